@@ -1,0 +1,213 @@
+"""Settings and the ``feeds.yaml`` schema.
+
+This is the only module that reads the environment or configuration files; everything else receives
+a :class:`Config` (or one of its parts) as an argument. Unknown keys are errors: operators' typos must
+not silently become defaults.
+
+Resolution order for the archive database: ``--db`` > ``INGEST_DATABASE_URL`` > ``database:`` in the
+config file > ``sqlite:///data/archive.db``.
+
+A broken *source entry* does not stop the other sources: :func:`load_config` drops it and reports it
+in :attr:`Config.invalid_sources` (the CLI prints each as one line and exits 2 after polling the rest).
+Anything else wrong with the file is a :class:`~ingest.errors.ConfigError` at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest import PROJECT_URL, __version__
+from ingest.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///data/archive.db"
+DEFAULT_CONFIG_PATH = "config/feeds.yaml"
+DATABASE_ENV = "INGEST_DATABASE_URL"
+DEFAULT_USER_AGENT = f"ingest/{__version__} (+{PROJECT_URL})"
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchSettings(_Strict):
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 20.0
+    max_bytes: Annotated[int, Field(gt=0)] = 10_000_000
+    per_host_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    per_host_delay_s: Annotated[float, Field(ge=0, le=600)] = 1.0
+    respect_robots: bool = True
+    allow_private_networks: bool = False
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    # Retries on connect errors, timeouts, 429 and 5xx, with exponential backoff and full jitter.
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff_base_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    backoff_max_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # A Retry-After longer than this is not waited out inside a run: the fetch fails as rate_limited
+    # and the source's next poll is pushed back instead.
+    retry_after_max_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    # Total concurrent page fetches of one poll run (across hosts).
+    max_connections: Annotated[int, Field(ge=1, le=256)] = 16
+
+
+class ExtractSettings(_Strict):
+    # Texts shorter than this are recorded as empty_extraction, not archived.
+    min_text_chars: Annotated[int, Field(ge=0)] = 200
+    # Worker processes for trafilatura (it is not thread-safe); null means one per core.
+    workers: Annotated[int | None, Field(ge=1, le=64)] = None
+    # Passed to trafilatura as is and recorded with every extraction.
+    include_comments: bool = True
+    include_tables: bool = True
+    favor_precision: bool = False
+    favor_recall: bool = False
+
+    def trafilatura_options(self) -> dict[str, Any]:
+        return {
+            "include_comments": self.include_comments,
+            "include_tables": self.include_tables,
+            "favor_precision": self.favor_precision,
+            "favor_recall": self.favor_recall,
+        }
+
+
+class SourceConfig(_Strict):
+    name: str
+    feed: str
+    language: str | None = None
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_slug(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError("must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
+        return value
+
+    @field_validator("feed")
+    @classmethod
+    def _feed_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value, re.I):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", value):
+            raise ValueError(f"must be a language code such as 'uk' or 'en-GB', got {value!r}")
+        return value
+
+
+class Config(_Strict):
+    database: str | None = None
+    fetch: FetchSettings = FetchSettings()
+    extract: ExtractSettings = ExtractSettings()
+    sources: tuple[SourceConfig, ...] = ()
+    # Filled by load_config, never read from the file.
+    path: str | None = Field(default=None, exclude=True)
+    invalid_sources: tuple[ConfigError, ...] = Field(default=(), exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def select(self, names: list[str] | tuple[str, ...] | None) -> tuple[SourceConfig, ...]:
+        """The enabled sources, or exactly the named ones (disabled or not); unknown names are errors."""
+        if not names:
+            return tuple(s for s in self.sources if s.enabled)
+        by_name = {s.name: s for s in self.sources}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise ConfigError(f"unknown source {', '.join(map(repr, unknown))} (known: {known})",
+                              file=self.path, key="sources")
+        return tuple(by_name[n] for n in names)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _first_error(err: ValidationError, prefix: str = "") -> tuple[str, str]:
+    first = err.errors()[0]
+    key = _key_path(tuple(first["loc"]))
+    if prefix:
+        key = f"{prefix}.{key}" if key else prefix
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return key, msg.removeprefix("Value error, ")
+
+
+def parse_config(data: Any, *, path: str | None = None) -> Config:
+    """Validate already-loaded YAML data. Bad source entries are set aside, not fatal."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("the top level must be a mapping", file=path)
+    data = dict(data)
+    raw_sources = data.pop("sources", None) or []
+    if not isinstance(raw_sources, list):
+        raise ConfigError("must be a list of sources", file=path, key="sources")
+    good: list[SourceConfig] = []
+    bad: list[ConfigError] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_sources):
+        label = f"sources[{i}]"
+        try:
+            if not isinstance(raw, Mapping):
+                raise ConfigError("must be a mapping with name and feed", file=path, key=label)
+            src = SourceConfig.model_validate(raw)
+        except ValidationError as exc:
+            key, msg = _first_error(exc, label)
+            name = raw.get("name") if isinstance(raw, Mapping) else None
+            bad.append(ConfigError(msg + (f" (source {name!r})" if name else ""), file=path, key=key))
+            continue
+        except ConfigError as exc:
+            bad.append(exc)
+            continue
+        if src.name in seen:
+            raise ConfigError(f"duplicate source name {src.name!r}", file=path, key=f"{label}.name")
+        seen.add(src.name)
+        good.append(src)
+    try:
+        return Config.model_validate({**data, "sources": good, "path": path, "invalid_sources": tuple(bad)})
+    except ValidationError as exc:
+        key, msg = _first_error(exc)
+        raise ConfigError(msg, file=path, key=key) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a feeds.yaml file."""
+    p = Path(path)
+    shown = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=shown) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=shown) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML: {problem}", file=shown, key=where) from None
+    return parse_config(data, path=shown)
+
+
+def resolve_database_url(cli_value: str | None, config: Config | None,
+                         environ: Mapping[str, str] | None = None) -> str:
+    """``--db`` > ``INGEST_DATABASE_URL`` > ``database:`` > the default SQLite file."""
+    env = os.environ if environ is None else environ
+    return cli_value or env.get(DATABASE_ENV) or (config.database if config else None) or DEFAULT_DATABASE_URL
