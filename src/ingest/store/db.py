@@ -1,0 +1,191 @@
+"""Engine, sessions and schema management for the archive.
+
+SQLite: WAL (readers never block the writer), foreign keys on, a long busy timeout, and every write
+transaction opened with ``BEGIN IMMEDIATE``: a deferred transaction that later needs the write lock gets
+SQLITE_BUSY at once, without waiting, which is how "database is locked" reaches users of other tools.
+
+Schema: Alembic migrations ship inside the package. A brand-new, empty database is created at the head
+revision (that is creation, not migration); an existing database at another revision is never migrated
+silently: :func:`check_schema` says what to run (``ingest db upgrade``), or that the code is older.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import DatabaseError as SADatabaseError
+from sqlmodel import Session
+
+from ingest.errors import DatabaseError, SchemaMismatchError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URL forms operators write; PostgreSQL goes through psycopg 3."""
+    url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+    return url
+
+
+def _display(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def open_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for an archive URL (without touching the schema)."""
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {url!r} (e.g. sqlite:///data/archive.db)") from None
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, ModuleNotFoundError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database {_display(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take over transaction control from pysqlite so we can say BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if cur.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session for one write transaction: committed on success, rolled back on error."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with Session(bind=conn) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+def insert_ignore(engine_or_dialect: Any, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the dialect in use."""
+    name = getattr(getattr(engine_or_dialect, "dialect", engine_or_dialect), "name", engine_or_dialect)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise DatabaseError(f"unsupported database dialect {name!r}: use SQLite or PostgreSQL")
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+def _alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(files("ingest.store") / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except (OperationalError, SADatabaseError) as exc:
+        raise DatabaseError(f"cannot open database {_display(str(engine.url))}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Migrate explicitly (``ingest db upgrade``); returns (from, to) revisions."""
+    before = current_revision(engine)
+    command.upgrade(_alembic_config(engine), revision)
+    return before, current_revision(engine) or ""
+
+
+def check_schema(engine: Engine, *, create_if_empty: bool = True) -> None:
+    """Make sure the database is at the schema this code expects, or say what to do."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None:
+        tables = set(inspect(engine).get_table_names())
+        if tables - {"alembic_version"}:
+            raise SchemaMismatchError(
+                f"database {_display(str(engine.url))} has tables but no ingest schema version; "
+                "point --db at an empty database or an ingest archive")
+        if not create_if_empty:
+            raise SchemaMismatchError(f"database {_display(str(engine.url))} is empty: run `ingest db upgrade`")
+        upgrade(engine)
+        return
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current in known:
+        raise SchemaMismatchError(
+            f"database schema is at revision {current}, this ingest expects {head}: "
+            "back up the database, then run `ingest db upgrade`")
+    raise SchemaMismatchError(
+        f"database schema is at revision {current}, which this ingest does not know "
+        f"(it expects {head}): the database was migrated by a newer ingest; upgrade ingest")
+
+
+def open_archive(url: str, *, create_if_empty: bool = True) -> Engine:
+    """Open an archive ready for use: engine plus schema check."""
+    engine = open_engine(url)
+    check_schema(engine, create_if_empty=create_if_empty)
+    return engine

@@ -1,0 +1,243 @@
+"""The archive's tables (SQLModel on SQLAlchemy 2).
+
+Provenance chain, each link a foreign key:
+    source -> fetch (the feed request) -> entry (the feed item; doubles as the sighting)
+           -> fetch (the page request) -> blob (raw bytes) -> extraction (extractor + version)
+           -> article (current text) ; every row carries the run that made it (run -> Prefect flow run).
+
+Uniqueness that makes the pipeline idempotent lives here, as constraints, not as Python checks:
+``articles.canonical_url``, ``url_aliases.url``, ``text_hashes.sha256``, ``entries(source_id, entry_key)``,
+``sources.name``, ``blobs.sha256``. Concurrent runs race on inserts and the loser reads the winner's row.
+
+Datetimes are stored as naive UTC and returned timezone-aware (see :class:`UTCDateTime`): SQLite has no
+time zones and PostgreSQL ``timestamp without time zone`` keeps both dialects identical.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass timezone-aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dt(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any = None) -> Any:
+    if default is None:
+        return Field(default=None, sa_column=Column(JSON, nullable=True))
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+def _text(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(Text, nullable=nullable))
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # poll | backfill | reprocess
+    status: str = Field(default="running", max_length=16)  # running | completed | failed
+    started_at: datetime = _dt(nullable=False)
+    finished_at: datetime | None = _dt()
+    ingest_version: str = Field(max_length=64)
+    prefect_flow_run_id: str | None = Field(default=None, max_length=64, index=True)
+    prefect_flow_name: str | None = Field(default=None, max_length=128)
+    prefect_deployment: str | None = Field(default=None, max_length=256)
+    parameters: dict[str, Any] | None = _json()
+    summary: dict[str, Any] | None = _json()
+    error: str | None = _text()
+
+
+class Source(SQLModel, table=True):
+    """A configured feed and its fetch state, advanced with the items it produced."""
+
+    __tablename__ = "sources"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    feed_url: str = Field(sa_column=Column(Text, nullable=False))
+    language: str | None = Field(default=None, max_length=16)
+    created_at: datetime = _dt(nullable=False)
+    # conditional GET validators, and the body hash that decides when validators lie
+    etag: str | None = _text()
+    last_modified: str | None = Field(default=None, max_length=64)
+    body_sha256: str | None = Field(default=None, max_length=64)
+    feed_title: str | None = _text()
+    # health
+    last_polled_at: datetime | None = _dt()
+    last_success_at: datetime | None = _dt()
+    last_new_item_at: datetime | None = _dt()
+    last_status: str | None = Field(default=None, max_length=16)  # ok | not_modified | unchanged | error
+    error_kind: str | None = Field(default=None, max_length=32)
+    error_detail: str | None = _text()
+    error_count: int = 0  # consecutive failed polls; a success resets it
+    failing_since: datetime | None = _dt()
+    next_poll_at: datetime | None = _dt()
+    feed_warning: str | None = _text()
+
+
+class Blob(SQLModel, table=True):
+    """Raw response bytes, content-addressed (sha256 of the uncompressed bytes), zlib-compressed."""
+
+    __tablename__ = "blobs"
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    compression: str = Field(default="zlib", max_length=16)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _dt(nullable=False)
+
+
+class Fetch(SQLModel, table=True):
+    """One HTTP request attempt (every retry is its own row)."""
+
+    __tablename__ = "fetches"
+    __table_args__ = (Index("ix_fetches_url", "url"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
+    source_id: int | None = Field(default=None, foreign_key="sources.id", index=True)
+    kind: str = Field(max_length=16)  # feed | page | robots
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    final_url: str | None = _text()
+    redirects: list[str] | None = _json()
+    attempt: int = 1
+    status: int | None = None
+    headers: dict[str, str] | None = _json()
+    n_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    sha256: str | None = Field(default=None, max_length=64)
+    blob_sha256: str | None = Field(default=None, max_length=64, foreign_key="blobs.sha256")
+    started_at: datetime = _dt(nullable=False)
+    duration_ms: int = 0
+    error_kind: str | None = Field(default=None, max_length=32, index=True)
+    error_detail: str | None = _text()
+
+
+class Article(SQLModel, table=True):
+    """One story at one canonical URL; title and text are the current version (indexed for search)."""
+
+    __tablename__ = "articles"
+    id: int | None = Field(default=None, primary_key=True)
+    canonical_url: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    url: str = Field(sa_column=Column(Text, nullable=False))  # the URL it was first fetched from
+    source_id: int = Field(foreign_key="sources.id", index=True)  # the first source that listed it
+    title: str | None = _text()
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    authors: list[str] = _json(list)
+    published_at: datetime | None = _dt(index=True)
+    language: str | None = Field(default=None, max_length=16, index=True)
+    sitename: str | None = _text()
+    description: str | None = _text()
+    content_sha256: str = Field(max_length=64, index=True)
+    text_chars: int = 0
+    first_seen_at: datetime = _dt(nullable=False, index=True)
+    fetched_at: datetime = _dt(nullable=False)
+    updated_at: datetime = _dt(nullable=False)
+    # articles <-> extractions is a cycle; use_alter lets PostgreSQL add this key after both tables exist
+    current_extraction_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("extractions.id", use_alter=True, name="fk_articles_current_extraction"),
+        nullable=True))
+    run_id: int | None = Field(default=None, foreign_key="runs.id")
+
+
+class Extraction(SQLModel, table=True):
+    """One run of an extractor over one fetched page: which extractor, which version, which options."""
+
+    __tablename__ = "extractions"
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    blob_sha256: str | None = Field(default=None, max_length=64, foreign_key="blobs.sha256")
+    run_id: int | None = Field(default=None, foreign_key="runs.id")
+    extractor: str = Field(max_length=64)
+    extractor_version: str = Field(max_length=32)
+    options: dict[str, Any] = _json(dict)
+    created_at: datetime = _dt(nullable=False)
+    url: str = Field(sa_column=Column(Text, nullable=False))  # the URL given to the extractor
+    title: str | None = _text()
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    content_sha256: str = Field(max_length=64)
+    meta: dict[str, Any] = _json(dict)  # authors, date, language, sitename, categories, tags, canonical …
+
+
+class Entry(SQLModel, table=True):
+    """A feed item as one source listed it: the sighting of an article, or the record of its failure."""
+
+    __tablename__ = "entries"
+    __table_args__ = (UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="sources.id", index=True)
+    entry_key: str = Field(sa_column=Column(Text, nullable=False))
+    feed_url: str = Field(sa_column=Column(Text, nullable=False))
+    feed_fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    guid: str | None = _text()
+    link: str | None = _text()  # as listed (absolute), before canonicalisation
+    link_error: str | None = _text()
+    title: str | None = _text()
+    summary: str | None = _text()
+    authors: list[str] = _json(list)
+    categories: list[str] = _json(list)
+    published_at: datetime | None = _dt()
+    updated_at: datetime | None = _dt()
+    first_seen_at: datetime = _dt(nullable=False)
+    last_seen_at: datetime = _dt(nullable=False)
+    run_id: int | None = Field(default=None, foreign_key="runs.id")
+    # outcome
+    status: str = Field(default="pending", max_length=16, index=True)  # pending|archived|duplicate|failed
+    article_id: int | None = Field(default=None, foreign_key="articles.id", index=True)
+    page_fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    error_kind: str | None = Field(default=None, max_length=32)
+    error_detail: str | None = _text()
+    attempts: int = 0
+    next_attempt_at: datetime | None = _dt()
+
+
+class UrlAlias(SQLModel, table=True):
+    """Every canonicalised URL known to lead to an article: listed links, fetched URLs, duplicates."""
+
+    __tablename__ = "url_aliases"
+    url: str = Field(sa_column=Column(Text, primary_key=True))
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    kind: str = Field(max_length=16)  # canonical | listed | fetched | duplicate
+    created_at: datetime = _dt(nullable=False)
+
+
+class TextHash(SQLModel, table=True):
+    """The normalised-text hash of every archived text; its primary key makes exact dedup race-free."""
+
+    __tablename__ = "text_hashes"
+    sha256: str = Field(primary_key=True, max_length=64)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    created_at: datetime = _dt(nullable=False)
