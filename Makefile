@@ -25,8 +25,9 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ingest demo --db sqlite:///data/demo.db
 
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests bench

@@ -241,3 +241,19 @@ class TextHash(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
     article_id: int = Field(foreign_key="articles.id", index=True)
     created_at: datetime = _dt(nullable=False)
+
+
+class ArticleTag(SQLModel, table=True):
+    """A tag on an article, with where it came from: the feed item's categories (``feed``), the page's
+    own categories and tags (``page``), taxonomy rules (``rule``) or key phrases (``keyphrase``)."""
+
+    __tablename__ = "article_tags"
+    __table_args__ = (UniqueConstraint("article_id", "tag", "origin", name="uq_article_tags"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    tag: str = Field(max_length=128, index=True)
+    label: str | None = _text()
+    origin: str = Field(max_length=16)
+    rule_version: str | None = Field(default=None, max_length=64)
+    score: float | None = None
+    created_at: datetime = _dt(nullable=False)

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26
 
 The full-text index is dialect-specific: on SQLite an FTS5 external-content table over articles(title,
@@ -215,6 +215,23 @@ def upgrade() -> None:
     with op.batch_alter_table('url_aliases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_url_aliases_article_id'), ['article_id'], unique=False)
 
+    op.create_table('article_tags',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('article_id', sa.Integer(), nullable=False),
+    sa.Column('tag', sa.String(length=128), nullable=False),
+    sa.Column('label', sa.Text(), nullable=True),
+    sa.Column('origin', sa.String(length=16), nullable=False),
+    sa.Column('rule_version', sa.String(length=64), nullable=True),
+    sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['article_id'], ['articles.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('article_id', 'tag', 'origin', name='uq_article_tags')
+    )
+    with op.batch_alter_table('article_tags', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_article_tags_article_id'), ['article_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_article_tags_tag'), ['tag'], unique=False)
+
     if op.get_bind().dialect.name == "postgresql":
         op.create_foreign_key("fk_articles_current_extraction", "articles", "extractions",
                               ["current_extraction_id"], ["id"])
@@ -265,6 +282,10 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS [articles_fts]")
     elif op.get_bind().dialect.name == "postgresql":
         op.drop_constraint("fk_articles_current_extraction", "articles", type_="foreignkey")
+    with op.batch_alter_table('article_tags', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_article_tags_tag'))
+        batch_op.drop_index(batch_op.f('ix_article_tags_article_id'))
+    op.drop_table('article_tags')
     with op.batch_alter_table('url_aliases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_url_aliases_article_id'))
 

@@ -1,0 +1,383 @@
+"""The ``ingest`` command: a thin layer over the library.
+
+Exit codes: 0 the run completed (per-item failures are recorded and summarised, not fatal); 1 the run
+failed; 2 a usage or configuration error, reported as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+# Prefect phones home unless told not to; set before anything imports it.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from ingest import __version__  # noqa: E402
+from ingest.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_database_url  # noqa: E402
+from ingest.errors import ConfigError, DatabaseError, IngestError, UsageError  # noqa: E402
+from ingest.report import format_table, summary_rows  # noqa: E402
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"ingest: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _json_line(obj: Any, out: TextIO | None = None) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, default=str), file=out)
+
+
+class UTCDate(click.ParamType):
+    """ISO 8601 date or date-time; naive values are UTC."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM])", param, ctx)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _config_for_db(config_path: str | None) -> Config | None:
+    """Query commands read ``database:`` from the config when there is one; its absence is fine."""
+    path = config_path or DEFAULT_CONFIG_PATH
+    if config_path is None and not Path(path).is_file():
+        return None
+    return load_config(path)
+
+
+def _engine(db: str | None, config_path: str | None) -> Any:
+    from ingest.store.db import open_archive
+
+    return open_archive(resolve_database_url(db, _config_for_db(config_path)), create_if_empty=False)
+
+
+db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")
+config_option = click.option("--config", "config_path", metavar="FILE",
+                             help=f"Feeds configuration (default {DEFAULT_CONFIG_PATH}).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+
+
+def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed([
+        click.option("--source", "sources", multiple=True, metavar="NAME", help="Only articles from this source."),
+        click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only articles with this tag."),
+        click.option("--since", type=UTCDate(), help="Published (or first seen) on or after this date."),
+        click.option("--until", type=UTCDate(), help="Published (or first seen) before this date."),
+        click.option("--language", metavar="CODE", help="Only articles in this language (e.g. en, uk)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ingest")
+def main() -> None:
+    """Scheduled news ingestion and archiving with full provenance."""
+
+
+# --- poll -----------------------------------------------------------------------------------------
+
+def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_json: bool) -> int:
+    from ingest.runtime import load_flow, shared_extractor
+    from ingest.store.db import open_archive
+
+    config = load_config(config_path)
+    config.select(list(sources))  # unknown names are a usage error before anything starts
+    database_url = resolve_database_url(db, config)
+    open_archive(database_url).dispose()  # schema problems surface here, as one line
+    shared_extractor(config.extract)  # workers import trafilatura while Prefect starts
+    for problem in config.invalid_sources:
+        click.echo(f"ingest: error: {problem} (source skipped)", err=True)
+    flow = load_flow("poll", "poll_feeds")
+    try:
+        summary = flow(config_path=config_path, sources=list(sources) or None, database_url=database_url)
+    except IngestError:
+        raise
+    except Exception as exc:
+        _fail(f"poll run failed: {type(exc).__name__}: {exc}", 1)
+    if as_json:
+        _json_line(summary)
+    else:
+        click.echo(format_table(summary_rows(summary)))
+    return 2 if config.invalid_sources else 0
+
+
+@main.command()
+@click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
+@db_option
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Poll only these sources.")
+@json_option
+def poll(config_path: str, db: str | None, sources: tuple[str, ...], as_json: bool) -> None:
+    """Poll the configured feeds once (runs the poll-feeds Prefect flow)."""
+    sys.exit(_run_poll(config_path, db, sources, as_json))
+
+
+# --- search / show / export -----------------------------------------------------------------------
+
+def _filters(sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | None,
+             until: datetime | None, language: str | None) -> Any:
+    from ingest.store.search import Filters
+
+    if since and until and since >= until:
+        raise UsageError("--since must be before --until")
+    return Filters(sources=sources, tags=tags, since=since, until=until, language=language)
+
+
+@main.command()
+@click.argument("query", required=False)
+@filter_options
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--raw", is_flag=True, help="Pass the query to FTS5 / to_tsquery as is.")
+@db_option
+@config_option
+@json_option
+def search(query: str | None, sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | None,
+           until: datetime | None, language: str | None, limit: int, offset: int, raw: bool,
+           db: str | None, config_path: str | None, as_json: bool) -> None:
+    """Full-text search: words are ANDed; "phrases", OR and -word work. No query lists newest first."""
+    from ingest.store.db import read_session
+    from ingest.store.query import article_records
+    from ingest.store.search import search as run_search
+
+    engine = _engine(db, config_path)
+    hits = run_search(engine, query, _filters(sources, tags, since, until, language), limit=limit,
+                      offset=offset, raw=raw)
+    with read_session(engine) as s:
+        records = {r["id"]: r for r in article_records(s, [h.article_id for h in hits])}
+    rows = []
+    for hit in hits:
+        r = records[hit.article_id]
+        rows.append({"id": r["id"], "published_at": r["published_at"], "source": r["source"],
+                     "language": r["language"], "title": r["title"], "url": r["canonical_url"],
+                     "score": None if hit.score is None else round(abs(hit.score), 4), "snippet": hit.snippet})
+    if as_json:
+        for row in rows:
+            _json_line(row)
+    elif not rows:
+        click.echo("no matching articles")
+    else:
+        click.echo(format_table([{"id": r["id"], "published": (r["published_at"] or "")[:10],
+                                  "source": r["source"], "lang": r["language"] or "",
+                                  "title": _clip(r["title"], 70), "url": r["url"]} for r in rows]))
+
+
+def _clip(value: str | None, n: int) -> str:
+    value = (value or "").replace("\n", " ")
+    return value if len(value) <= n else value[: n - 1] + "…"
+
+
+@main.command()
+@click.argument("id_or_url")
+@click.option("--text/--no-text", "with_text", default=True, help="Print the article text.")
+@db_option
+@config_option
+@json_option
+def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | None, as_json: bool) -> None:
+    """An article with its whole provenance chain (or the recorded failure of a URL)."""
+    from ingest.render import print_failed_entries, print_provenance
+    from ingest.store.db import read_session
+    from ingest.store.query import failed_entries, provenance, resolve_article
+
+    engine = _engine(db, config_path)
+    with read_session(engine) as s:
+        article_id = resolve_article(s, id_or_url)
+        if article_id is None:
+            entries = failed_entries(s, id_or_url) if not id_or_url.isdigit() else []
+            if not entries:
+                raise UsageError(f"no article or feed entry matches {id_or_url!r}")
+            if as_json:
+                _json_line({"url": id_or_url, "article": None, "entries": entries})
+            else:
+                print_failed_entries(id_or_url, entries)
+            return
+        data = provenance(s, article_id)
+    if as_json:
+        _json_line(data)
+    else:
+        print_provenance(data, with_text=with_text)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option("--query", help="Only articles matching this full-text query.")
+@filter_options
+@db_option
+@config_option
+def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...], tags: tuple[str, ...],
+           since: datetime | None, until: datetime | None, language: str | None, db: str | None,
+           config_path: str | None) -> None:
+    """Export articles as JSON lines or CSV (UTF-8), oldest first."""
+    from ingest.store.db import read_session
+    from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
+
+    engine = _engine(db, config_path)
+    ids = export_ids(engine, query, _filters(sources, tags, since, until, language))
+    stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS, extrasaction="ignore") if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        count = 0
+        for i in range(0, len(ids), 500):
+            with read_session(engine) as s:
+                for rec in article_records(s, ids[i:i + 500]):
+                    count += 1
+                    if writer:
+                        writer.writerow({k: _csv_cell(rec[k]) for k in EXPORT_FIELDS})
+                    else:
+                        stream.write(json.dumps({k: rec[k] for k in EXPORT_FIELDS}, ensure_ascii=False) + "\n")
+    finally:
+        if out:
+            stream.close()
+    if out:
+        click.echo(f"exported {count} articles to {out}", err=True)
+
+
+def _csv_cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+
+
+# --- sources / stats / db -------------------------------------------------------------------------
+
+@main.command()
+@db_option
+@config_option
+@json_option
+def sources(db: str | None, config_path: str | None, as_json: bool) -> None:
+    """Per source: state, last poll, last error kind, articles, next poll."""
+    from ingest.store.db import read_session
+    from ingest.store.query import sources_status
+
+    with read_session(_engine(db, config_path)) as s:
+        rows = sources_status(s)
+    if as_json:
+        for row in rows:
+            _json_line(row)
+        return
+    click.echo(format_table([{
+        "source": r["source"], "state": r["state"], "last poll": (r["last_polled_at"] or "-")[:19],
+        "status": r["last_status"] or "-", "error": r["error_kind"] or "-", "errors": r["error_count"],
+        "articles": r["articles"], "failed items": r["failed_items"],
+        "next poll": (r["next_poll_at"] or "-")[:19]} for r in rows]) if rows else "no sources polled yet")
+
+
+@main.command()
+@db_option
+@config_option
+@json_option
+def stats(db: str | None, config_path: str | None, as_json: bool) -> None:
+    """Counts: sources, articles, entries by status, failures by kind, languages, raw bytes."""
+    from ingest.store.db import read_session
+    from ingest.store.query import stats as get_stats
+
+    with read_session(_engine(db, config_path)) as s:
+        data = get_stats(s)
+    if as_json:
+        _json_line(data)
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        click.echo(f"{key:18} {value}")
+
+
+@main.group()
+def db() -> None:
+    """Archive schema management."""
+
+
+@db.command("upgrade")
+@db_option
+@config_option
+def db_upgrade(db: str | None, config_path: str | None) -> None:
+    """Migrate the archive to this version's schema (back it up first)."""
+    from ingest.store.db import open_engine, upgrade
+
+    url = resolve_database_url(db, _config_for_db(config_path))
+    before, after = upgrade(open_engine(url))
+    click.echo(f"database at revision {after}" + (f" (was {before})" if before != after else " (already current)"))
+
+
+@db.command("current")
+@db_option
+@config_option
+def db_current(db: str | None, config_path: str | None) -> None:
+    """Print the archive's schema revision and the one this ingest expects."""
+    from ingest.store.db import current_revision, head_revision, open_engine
+
+    url = resolve_database_url(db, _config_for_db(config_path))
+    click.echo(f"database: {current_revision(open_engine(url)) or 'empty'}; expected: {head_revision()}")
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+@main.command()
+@db_option
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port of the local demo site (default 8642; canonical URLs include it).")
+@click.option("--serve", is_flag=True, help="Only serve the demo site until interrupted.")
+def demo(db: str | None, port: int | None, serve: bool) -> None:
+    """Serve the bundled demo news site on 127.0.0.1 and poll it into an archive."""
+    from ingest.demo.site import DEMO_PORT, demo_config_yaml, demo_site
+
+    site = demo_site(port=DEMO_PORT if port is None else port)
+    try:
+        site.start()
+    except OSError as exc:
+        raise UsageError(f"cannot serve the demo site on port {port or DEMO_PORT}: {exc}; try --port") from None
+    try:
+        if serve:
+            click.echo(f"demo site at {site.base_url}/ (feeds: /feeds/world.rss, /feeds/europe.atom); Ctrl-C stops")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return
+        database = db or os.environ.get("INGEST_DATABASE_URL") or "sqlite:///data/demo.db"
+        with tempfile.TemporaryDirectory() as tmp:
+            config_path = Path(tmp) / "demo-feeds.yaml"
+            config_path.write_text(demo_config_yaml(site.base_url, database), encoding="utf-8")
+            code = _run_poll(str(config_path), database, (), False)
+        click.echo("\nTry:")
+        for example in (f'ingest search "North Korean soldiers" --db {database}',
+                        f"ingest sources --db {database}",
+                        f"ingest export --format jsonl --source demo-europe --db {database} --out data/demo.jsonl"):
+            click.echo(f"  {example}")
+        sys.exit(code)
+    finally:
+        site.stop()
+
+
+def entry() -> None:
+    """Console entry point: one-line errors and the documented exit codes."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code)
+    except (ConfigError, UsageError, DatabaseError) as exc:
+        _fail(str(exc), 2)
+    except IngestError as exc:
+        _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)

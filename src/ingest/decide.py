@@ -1,0 +1,84 @@
+"""Pure decisions of a poll: which feed entries need a page fetch, when a failure is retried, when a
+source is polled next. No I/O here (the reader/miniflux "decider" split): the pipeline gathers state,
+asks these functions, and applies the answers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ingest.errors import ErrorKind
+
+# Failures worth another attempt later: the server or the network may recover. Others (404, not HTML,
+# no text, forbidden address…) are final for automatic polling; a backfill or reprocess can still
+# take them up by hand.
+RETRYABLE_KINDS = frozenset({
+    ErrorKind.TIMEOUT, ErrorKind.DNS, ErrorKind.REFUSED, ErrorKind.CONNECTION, ErrorKind.TLS,
+    ErrorKind.TRUNCATED, ErrorKind.HTTP_5XX, ErrorKind.RATE_LIMITED, ErrorKind.EXTRACTOR_ERROR,
+    ErrorKind.BOT_WALL, ErrorKind.INTERNAL,
+})
+ITEM_RETRY_DELAYS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4), timedelta(hours=16))
+
+SOURCE_BACKOFF_BASE = timedelta(minutes=5)
+SOURCE_BACKOFF_CAP = timedelta(hours=6)  # a failing source is retried at the cap forever, never disabled
+DEFAULT_POLL_INTERVAL = timedelta(minutes=30)
+
+
+def next_item_attempt(kind: str | None, attempts: int, now: datetime,
+                      retry_after_s: float | None = None) -> datetime | None:
+    """When a failed item is tried again, or None when it is not retried automatically."""
+    if kind is None or kind not in RETRYABLE_KINDS or attempts > len(ITEM_RETRY_DELAYS):
+        return None
+    delay = ITEM_RETRY_DELAYS[max(attempts, 1) - 1]
+    if retry_after_s:
+        delay = max(delay, timedelta(seconds=retry_after_s))
+    return now + delay
+
+
+def is_due(status: str, next_attempt_at: datetime | None, now: datetime) -> bool:
+    """Pending entries are always due (a crash may have left them); failed ones when their time came."""
+    if status == "pending":
+        return True
+    return status == "failed" and next_attempt_at is not None and next_attempt_at <= now
+
+
+def next_poll_after_error(error_count: int, now: datetime, retry_after_s: float | None = None,
+                          rng: random.Random | None = None) -> datetime:
+    """Exponential back-off with full jitter, capped, honouring Retry-After."""
+    rng = rng or random.Random()
+    ceiling = min(SOURCE_BACKOFF_CAP, SOURCE_BACKOFF_BASE * (2 ** max(error_count - 1, 0)))
+    delay = timedelta(seconds=rng.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
+    if retry_after_s:
+        delay = max(delay, timedelta(seconds=retry_after_s))
+    return now + delay
+
+
+def next_poll_after_success(now: datetime, ttl_s: int | None = None,
+                            interval: timedelta = DEFAULT_POLL_INTERVAL) -> datetime:
+    return now + max(interval, timedelta(seconds=ttl_s or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPlan:
+    """For one poll of one source: entries already archived elsewhere, and entries to fetch."""
+
+    link_known: tuple[tuple[int, int], ...]  # (entry_id, article_id): the link is an alias of an article
+    to_fetch: tuple[tuple[int, str, str], ...]  # (entry_id, link, canonical link)
+
+
+def plan_entries(due_entries: Iterable[tuple[int, str, str]], known_urls: Mapping[str, int]) -> EntryPlan:
+    """``due_entries``: (entry_id, link, canonical link). A link whose canonical form is a known alias is
+    a sighting of that article, not a fetch; two due entries with the same canonical link fetch once
+    (the first), and the others become sightings once it is stored (the store resolves them)."""
+    known: list[tuple[int, int]] = []
+    fetch: list[tuple[int, str, str]] = []
+    for entry_id, link, canonical in due_entries:
+        article_id = known_urls.get(canonical)
+        if article_id is not None:
+            known.append((entry_id, article_id))
+        else:
+            fetch.append((entry_id, link, canonical))
+    return EntryPlan(tuple(known), tuple(fetch))

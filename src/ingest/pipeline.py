@@ -1,0 +1,256 @@
+"""Poll sources, as one readable story with no Prefect in it.
+
+    feed stage   fetch the feed (conditional GET + body hash) -> parse -> store entries and advance the
+                 source's fetch state in ONE transaction -> plan the due entries
+    batch stage  fetch pages (threads, per-host politeness) -> extract (worker processes)
+                 -> canonicalise, dedup and store (one transaction, a savepoint per item)
+
+The entries table is the durable work queue: an entry is ``pending`` from the moment its feed state is
+committed until its page is stored, so a crash anywhere in between is finished by the next run, and a
+re-run over the same input finds nothing to do. Failures are values: a bad feed or page becomes a
+counted, recorded outcome and never stops the other sources.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from ingest import decide
+from ingest.config import Config, SourceConfig
+from ingest.errors import ErrorKind, FeedParseError
+from ingest.extract import ExtractorPool, PageInput
+from ingest.feeds import ParsedFeed, parse_feed
+from ingest.fetch import Fetcher, FetchResult
+from ingest.store import archive
+from ingest.store.db import read_session, write_session
+from ingest.store.models import Entry, Source, utcnow
+from ingest.urls import canonicalize
+
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One page to fetch, and every due entry (of one source) whose link leads to it."""
+
+    entry_ids: tuple[int, ...]
+    link: str
+    canonical: str
+
+
+@dataclass
+class SourceReport:
+    source: str
+    feed_status: str = "ok"  # ok | not_modified | unchanged | failed
+    error_kind: str | None = None
+    error_detail: str | None = None
+    feed_warning: str | None = None
+    entries_in_feed: int = 0
+    new_entries: int = 0
+    counts: Counter[str] = field(default_factory=Counter)  # new/updated/duplicate/unchanged/failed
+    failures: Counter[str] = field(default_factory=Counter)  # error kind -> items
+
+    def add(self, items: Iterable[archive.StoredItem]) -> None:
+        for item in items:
+            self.counts[item.status] += 1
+            if item.error_kind:
+                self.failures[item.error_kind] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "feed_status": self.feed_status, "error_kind": self.error_kind,
+                "error_detail": self.error_detail, "feed_warning": self.feed_warning,
+                "entries_in_feed": self.entries_in_feed, "new_entries": self.new_entries,
+                **{k: self.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")},
+                "failures": dict(sorted(self.failures.items()))}
+
+
+@dataclass
+class FeedStage:
+    report: SourceReport
+    source_id: int
+    work: list[WorkItem]
+
+    def batches(self, size: int = BATCH_SIZE) -> list[list[WorkItem]]:
+        return [self.work[i:i + size] for i in range(0, len(self.work), size)]
+
+
+class PollContext:
+    """The I/O handles one run shares: archive engine, HTTP fetcher, page threads, extractor processes."""
+
+    def __init__(self, config: Config, engine: Engine, run_id: int | None, *,
+                 fetcher: Fetcher | None = None, extractor: ExtractorPool | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.run_id = run_id
+        self.extractor = extractor or ExtractorPool(config.extract)
+        self._own_extractor = extractor is None
+        self.extractor.start()  # before any HTTP client: forking after one can hang (FACTS.md)
+        self.fetcher = fetcher or Fetcher(config.fetch)
+        self._own_fetcher = fetcher is None
+        self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
+                                          thread_name_prefix="ingest-fetch")
+        self.source_ids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def source_id(self, source: SourceConfig) -> int:
+        with self._lock:
+            if source.name not in self.source_ids:
+                self.source_ids.update(archive.ensure_sources(self.engine, [source]))
+            return self.source_ids[source.name]
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True)
+        if self._own_fetcher:
+            self.fetcher.close()
+        if self._own_extractor:
+            self.extractor.close()
+
+    def __enter__(self) -> PollContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- feed stage -----------------------------------------------------------------------------------
+
+def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
+    """Fetch and parse one feed, store its entries with the source's new fetch state, plan the pages."""
+    source_id = ctx.source_id(source)
+    report = SourceReport(source.name)
+    with read_session(ctx.engine) as s:
+        state = s.get(Source, source_id)
+        assert state is not None
+        etag, last_modified, old_sha, errors = state.etag, state.last_modified, state.body_sha256, state.error_count
+        failing_since = state.failing_since
+    result = ctx.fetcher.fetch_feed(source.feed, etag=etag, last_modified=last_modified)
+    now = utcnow()
+    body_sha = result.records[-1].sha256 if result.records else None
+    parsed: ParsedFeed | None = None
+    error: tuple[str, str] | None = None
+    if not result.ok:
+        err = result.error
+        error = ((err.kind.value, err.detail or str(err)) if err else (ErrorKind.INTERNAL.value, "no result"))
+    elif result.not_modified or (body_sha is not None and body_sha == old_sha):
+        report.feed_status = "not_modified" if result.not_modified else "unchanged"
+    else:
+        try:
+            parsed = parse_feed(result.body, result.headers, result.final_url or source.feed)
+        except FeedParseError as exc:
+            error = (ErrorKind.PARSE_ERROR.value, exc.detail)
+
+    with write_session(ctx.engine) as s:
+        fetch_id = archive.record_fetch(s, result, kind="feed", run_id=ctx.run_id, source_id=source_id,
+                                        keep_body=report.feed_status == "ok")
+        values: dict[str, Any] = {"last_polled_at": now}
+        if error is not None:
+            report.feed_status, (report.error_kind, report.error_detail) = "failed", error
+            values.update(last_status="error", error_kind=error[0], error_detail=error[1],
+                          error_count=errors + 1, failing_since=failing_since or now,
+                          next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s))
+        else:
+            values.update(last_status=report.feed_status, last_success_at=now, error_kind=None,
+                          error_detail=None, error_count=0, failing_since=None,
+                          next_poll_at=decide.next_poll_after_success(now, parsed.ttl_s if parsed else None))
+        if parsed is not None:
+            report.entries_in_feed = len(parsed.entries)
+            report.feed_warning = parsed.warning
+            report.new_entries, unusable = archive.upsert_entries(
+                s, source_id=source_id, feed_url=source.feed, feed_fetch_id=fetch_id, entries=parsed.entries,
+                run_id=ctx.run_id, now=now)
+            # The cursor moves in the same transaction as the entries it produced.
+            values.update(etag=result.headers.get("etag"), last_modified=result.headers.get("last-modified"),
+                          body_sha256=body_sha, feed_title=parsed.title, feed_warning=parsed.warning)
+            if report.new_entries:
+                values["last_new_item_at"] = now
+            if unusable:  # new entries without a usable link are failed items from the start
+                report.counts["failed"] += unusable
+                report.failures[ErrorKind.UNSUPPORTED_URL.value] += unusable
+        s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
+
+    work, sighted = _plan(ctx, source_id, now)
+    report.counts["unchanged"] += sighted
+    return FeedStage(report, source_id, work)
+
+
+def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], int]:
+    """Due entries -> pages to fetch; entries whose link is already archived become sightings now."""
+    with read_session(ctx.engine) as s:
+        rows = s.execute(select(Entry.id, Entry.link, Entry.status, Entry.next_attempt_at).where(
+            Entry.source_id == source_id, Entry.status.in_(("pending", "failed")),  # type: ignore[attr-defined]
+            Entry.link.is_not(None))).all()  # type: ignore[union-attr]
+        due: list[tuple[int, str, str]] = []
+        bad: list[int] = []
+        for entry_id, link, status, next_at in rows:
+            if not decide.is_due(status, next_at, now):
+                continue
+            try:
+                due.append((entry_id, link, canonicalize(link)))
+            except ValueError:
+                bad.append(entry_id)
+        known = archive.lookup_aliases(s, (c for _, _, c in due))
+    plan = decide.plan_entries(due, known)
+    if plan.link_known or bad:
+        with write_session(ctx.engine) as s:
+            for entry_id, article_id in plan.link_known:
+                s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
+                    status="archived", article_id=article_id, error_kind=None, error_detail=None,
+                    next_attempt_at=None))
+                archive.add_tags(s, article_id, archive.entry_categories(s, [entry_id]), "feed")
+            if bad:
+                s.execute(update(Entry).where(Entry.id.in_(bad)).values(  # type: ignore[union-attr]
+                    status="failed", error_kind=ErrorKind.UNSUPPORTED_URL.value,
+                    error_detail="link cannot be canonicalised", next_attempt_at=None))
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for entry_id, link, canonical in plan.to_fetch:
+        groups.setdefault(canonical, []).append((entry_id, link))
+    work = [WorkItem(tuple(e for e, _ in members), members[0][1], canonical)
+            for canonical, members in groups.items()]
+    return work, len(plan.link_known)
+
+
+# --- batch stage ----------------------------------------------------------------------------------
+
+def process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem]) -> list[archive.StoredItem]:
+    """Fetch, extract and store one batch of pages."""
+    if not items:
+        return []
+    results: list[FetchResult] = list(ctx.threads.map(lambda it: ctx.fetcher.fetch_page(it.link), items))
+    pages = [(i, PageInput(url=r.final_url or items[i].link, body=r.body, content_type=r.content_type,
+                           status=r.status)) for i, r in enumerate(results) if r.ok]
+    extracted = ctx.extractor.extract_many([p for _, p in pages]) if pages else []
+    by_index = {i: ex for (i, _), ex in zip(pages, extracted, strict=True)}
+    outcomes = [archive.PageOutcome(entry_ids=item.entry_ids, link=item.link, fetch=results[i],
+                                    extraction=by_index.get(i)) for i, item in enumerate(items)]
+    return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
+                                  next_attempt=decide.next_item_attempt)
+
+
+def poll_source(ctx: PollContext, source: SourceConfig,
+                on_batch: Callable[[SourceReport], None] | None = None) -> SourceReport:
+    """The whole poll of one source, sequentially (the Prefect flow maps the same stages onto tasks)."""
+    stage = poll_feed(ctx, source)
+    for batch in stage.batches():
+        stage.report.add(process_batch(ctx, stage.source_id, batch))
+        if on_batch:
+            on_batch(stage.report)
+    return stage.report
+
+
+def run_summary(reports: Sequence[SourceReport], run_id: int | None,
+                config_errors: Sequence[str] = ()) -> dict[str, Any]:
+    totals: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for r in reports:
+        totals.update({k: r.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")})
+        failures.update(r.failures)
+    return {"run_id": run_id, "sources": [r.as_dict() for r in reports],
+            "totals": dict(totals) | {"sources_failed": sum(r.feed_status == "failed" for r in reports)},
+            "failures": dict(sorted(failures.items())), "config_errors": list(config_errors)}

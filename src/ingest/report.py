@@ -1,0 +1,49 @@
+"""Rendering a run summary: rows for Prefect's table artifact and the CLI, and Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+COUNT_COLUMNS = ("new", "updated", "duplicate", "unchanged", "failed")
+
+
+def _kinds(failures: dict[str, int]) -> str:
+    return ", ".join(f"{kind}×{n}" for kind, n in sorted(failures.items()) if n) or "-"
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for src in summary["sources"]:
+        feed = src["feed_status"] + (f" ({src['error_kind']})" if src.get("error_kind") else "")
+        rows.append({"source": src["source"], "feed": feed, **{c: src.get(c, 0) for c in COUNT_COLUMNS},
+                     "error kinds": _kinds(src.get("failures", {}))})
+    totals = summary["totals"]
+    rows.append({"source": "TOTAL", "feed": f"{totals.get('sources_failed', 0)} failed",
+                 **{c: totals.get(c, 0) for c in COUNT_COLUMNS}, "error kinds": _kinds(summary["failures"])})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(nothing)"
+    cols = list(rows[0])
+    cells = [[str(r.get(c, "")) if r.get(c) is not None else "" for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    numeric = [all(row[i].isdigit() or row[i] == "" for row in cells) for i in range(len(cols))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+
+    return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    rows = summary_rows(summary)
+    cols = list(rows[0])
+    out = [f"# ingest poll run {summary.get('run_id')}", "",
+           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    if summary.get("config_errors"):
+        out += ["", "Skipped configuration entries:", *(f"- {e}" for e in summary["config_errors"])]
+    return "\n".join(out)

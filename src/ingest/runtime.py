@@ -1,0 +1,65 @@
+"""Process-wide resources shared by flow runs, and loading flows from ``flows/``.
+
+The extractor pool is expensive to start (each worker imports trafilatura), so one pool serves every
+flow run of a process, and the CLI starts it before Prefect boots so the two overlap. Flows live in
+``flows/`` (outside the library, which never imports them); they are loaded by entry point, the way
+Prefect workers load them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ingest.config import ExtractSettings
+from ingest.errors import ConfigError
+from ingest.extract import ExtractorPool
+
+FLOWS_DIR_ENV = "INGEST_FLOWS_DIR"
+_lock = threading.Lock()
+_pool: ExtractorPool | None = None
+_pool_settings: ExtractSettings | None = None
+
+
+def shared_extractor(settings: ExtractSettings) -> ExtractorPool:
+    """The process's extractor pool for these settings (a new one when the settings differ)."""
+    global _pool, _pool_settings
+    with _lock:
+        if _pool is not None and _pool_settings != settings:
+            _pool.close()
+            _pool = None
+        if _pool is None:
+            _pool = ExtractorPool(settings)
+            _pool.start()
+            _pool_settings = settings
+            atexit.register(close_shared_extractor)
+        return _pool
+
+
+def close_shared_extractor() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+def flows_dir() -> Path:
+    """``$INGEST_FLOWS_DIR``, else ``flows/`` of the source checkout this package runs from."""
+    env = os.environ.get(FLOWS_DIR_ENV)
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[2] / "flows", Path.cwd() / "flows"]
+    for candidate in candidates:
+        if (candidate / "poll.py").is_file():
+            return candidate
+    raise ConfigError(f"cannot find the flows/ folder (looked in {', '.join(map(str, candidates))}); "
+                      f"set {FLOWS_DIR_ENV}")
+
+
+def load_flow(name: str, function: str) -> Any:
+    from prefect.flows import load_flow_from_entrypoint
+
+    return load_flow_from_entrypoint(f"{flows_dir() / (name + '.py')}:{function}", use_placeholder_flow=False)

@@ -1,0 +1,366 @@
+"""Write operations on the archive: runs, sources, feed results, and batches of page outcomes.
+
+Every decision that must hold under concurrent runs is an ``INSERT … ON CONFLICT DO NOTHING`` against a
+unique key, followed by reading the winner's row; Python never checks-then-inserts on its own. Each page
+outcome is stored inside its own SAVEPOINT so one bad item cannot undo the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from ingest import __version__
+from ingest.config import SourceConfig
+from ingest.dedup import content_sha256
+from ingest.extract import Extraction, ExtractionFailure
+from ingest.fetch import FetchRecord, FetchResult
+from ingest.feeds import FeedEntry
+from ingest.store.db import insert_ignore, write_session
+from ingest.store.models import (
+    Article,
+    ArticleTag,
+    Blob,
+    Entry,
+    Fetch,
+    Run,
+    Source,
+    TextHash,
+    UrlAlias,
+    utcnow,
+)
+from ingest.store.models import (
+    Extraction as ExtractionRow,
+)
+from ingest.urls import canonicalize, choose_canonical
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+def start_run(engine: Engine, kind: str, parameters: dict[str, Any] | None = None, *,
+              flow_run_id: str | None = None, flow_name: str | None = None,
+              deployment: str | None = None) -> int:
+    with write_session(engine) as s:
+        run = Run(kind=kind, started_at=utcnow(), ingest_version=__version__, parameters=parameters,
+                  prefect_flow_run_id=flow_run_id, prefect_flow_name=flow_name, prefect_deployment=deployment)
+        s.add(run)
+        s.flush()
+        assert run.id is not None
+        return run.id
+
+
+def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any] | None = None,
+               error: str | None = None) -> None:
+    with write_session(engine) as s:
+        s.execute(update(Run).where(Run.id == run_id).values(  # type: ignore[arg-type]
+            status=status, finished_at=utcnow(), summary=summary, error=error))
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+def ensure_sources(engine: Engine, sources: Sequence[SourceConfig]) -> dict[str, int]:
+    """Rows for the configured sources (created once, feed URL and language kept in step)."""
+    with write_session(engine) as s:
+        for src in sources:
+            s.execute(insert_ignore(engine, Source).values(
+                name=src.name, feed_url=src.feed, language=src.language, created_at=utcnow(),
+                error_count=0).on_conflict_do_nothing(index_elements=["name"]))
+            s.execute(update(Source).where(Source.name == src.name)  # type: ignore[arg-type]
+                      .values(feed_url=src.feed, language=src.language))
+        rows = s.execute(select(Source.name, Source.id).where(
+            Source.name.in_([src.name for src in sources]))).all()  # type: ignore[attr-defined]
+        return {name: sid for name, sid in rows}
+
+
+def get_source(session: Session, source_id: int) -> Source:
+    src = session.get(Source, source_id)
+    assert src is not None
+    return src
+
+
+# --- fetches and blobs ----------------------------------------------------------------------------
+
+def _put_blob(s: Session, body: bytes, sha256: str) -> None:
+    s.execute(insert_ignore(s.get_bind(), Blob).values(
+        sha256=sha256, size=len(body), compression="zlib", data=zlib.compress(body, 6),
+        created_at=utcnow()).on_conflict_do_nothing(index_elements=["sha256"]))
+
+
+def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | None,
+                 source_id: int | None, keep_body: bool = True) -> int | None:
+    """One ``fetches`` row per attempt; the last attempt holds the body's blob. Returns its id."""
+    last_id: int | None = None
+    for i, rec in enumerate(result.records):
+        is_last = i == len(result.records) - 1
+        blob = None
+        if is_last and keep_body and result.ok and result.body and rec.sha256:
+            _put_blob(s, result.body, rec.sha256)
+            blob = rec.sha256
+        last_id = _insert_fetch(s, rec, kind=kind, run_id=run_id, source_id=source_id, blob=blob)
+    return last_id
+
+
+def _insert_fetch(s: Session, rec: FetchRecord, *, kind: str, run_id: int | None, source_id: int | None,
+                  blob: str | None) -> int:
+    row = Fetch(run_id=run_id, source_id=source_id, kind=kind, url=rec.url, final_url=rec.final_url,
+                redirects=list(rec.redirects), attempt=rec.attempt, status=rec.status, headers=rec.headers,
+                n_bytes=rec.n_bytes, sha256=rec.sha256, blob_sha256=blob, started_at=rec.started_at,
+                duration_ms=rec.duration_ms, error_kind=rec.error_kind.value if rec.error_kind else None,
+                error_detail=rec.error_detail)
+    s.add(row)
+    s.flush()
+    assert row.id is not None
+    return row.id
+
+
+def read_blob(s: Session, sha256: str) -> bytes | None:
+    blob = s.get(Blob, sha256)
+    if blob is None:
+        return None
+    return zlib.decompress(blob.data) if blob.compression == "zlib" else bytes(blob.data)
+
+
+# --- feed entries ---------------------------------------------------------------------------------
+
+def upsert_entries(s: Session, *, source_id: int, feed_url: str, feed_fetch_id: int | None,
+                   entries: Iterable[FeedEntry], run_id: int | None, now: datetime) -> tuple[int, int]:
+    """Insert new feed entries as pending (or failed, when the link is unusable); refresh seen times of
+    known ones. Returns (new entries, new entries without a usable link)."""
+    new = unusable = 0
+    for e in entries:
+        values: dict[str, Any] = dict(
+            source_id=source_id, entry_key=e.key, feed_url=feed_url, feed_fetch_id=feed_fetch_id, guid=e.guid,
+            link=e.link, link_error=e.link_error, title=e.title, summary=e.summary, authors=list(e.authors),
+            categories=list(e.categories), published_at=e.published, updated_at=e.updated, first_seen_at=now,
+            last_seen_at=now, run_id=run_id, attempts=0,
+            status="pending" if e.link else "failed",
+            error_kind=None if e.link else "unsupported_url", error_detail=e.link_error)
+        result = s.execute(insert_ignore(s.get_bind(), Entry).values(**values)
+                           .on_conflict_do_nothing(index_elements=["source_id", "entry_key"]))
+        if result.rowcount:
+            new += 1
+            unusable += e.link is None
+        else:
+            s.execute(update(Entry).where(Entry.source_id == source_id, Entry.entry_key == e.key)  # type: ignore[arg-type]
+                      .values(last_seen_at=now, updated_at=e.updated, title=e.title))
+    return new, unusable
+
+
+# --- page outcomes --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PageOutcome:
+    entry_ids: tuple[int, ...]  # every due entry whose link led here
+    link: str  # as listed
+    fetch: FetchResult
+    extraction: Extraction | ExtractionFailure | None  # None when the fetch failed
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    status: str  # new | updated | duplicate | unchanged | failed
+    article_id: int | None
+    error_kind: str | None = None
+    url: str = ""
+
+
+def _alias(s: Session, url: str, article_id: int, kind: str) -> None:
+    s.execute(insert_ignore(s.get_bind(), UrlAlias).values(
+        url=url, article_id=article_id, kind=kind, created_at=utcnow()).on_conflict_do_nothing(
+        index_elements=["url"]))
+
+
+def lookup_aliases(s: Session, urls: Iterable[str]) -> dict[str, int]:
+    urls = list(set(urls))
+    found: dict[str, int] = {}
+    for i in range(0, len(urls), 500):
+        chunk = urls[i:i + 500]
+        found.update(s.execute(select(UrlAlias.url, UrlAlias.article_id).where(
+            UrlAlias.url.in_(chunk))).all())  # type: ignore[attr-defined]
+    return found
+
+
+def _set_entries(s: Session, entry_ids: Sequence[int], **values: Any) -> None:
+    s.execute(update(Entry).where(Entry.id.in_(entry_ids)).values(**values))  # type: ignore[union-attr]
+
+
+def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: int, now: datetime,
+                  next_attempt: Any) -> StoredItem:
+    """Store one fetched (or failed) page and resolve its entries. Call inside a SAVEPOINT."""
+    fetch_id = record_fetch(s, o.fetch, kind="page", run_id=run_id, source_id=source_id)
+    if not o.fetch.ok or o.extraction is None or isinstance(o.extraction, ExtractionFailure):
+        if isinstance(o.extraction, ExtractionFailure):
+            kind, detail = o.extraction.kind.value, o.extraction.detail
+        else:
+            err = o.fetch.error
+            kind = err.kind.value if err else "internal"
+            detail = (err.detail if err else "") or ""
+        attempts = _bump_attempts(s, o.entry_ids)
+        _set_entries(s, o.entry_ids, status="failed", error_kind=kind, error_detail=detail,
+                     page_fetch_id=fetch_id,
+                     next_attempt_at=next_attempt(kind, attempts, now, o.fetch.retry_after_s))
+        return StoredItem("failed", None, kind, o.link)
+
+    ex = o.extraction
+    final_url = o.fetch.final_url or o.link
+    canonical = choose_canonical(final_url, ex.canonical_url)
+    variants = {canonical, _safe_canon(final_url), _safe_canon(o.link)} - {None}
+    text_sha = content_sha256(ex.text)
+    blob = o.fetch.records[-1].sha256 if o.fetch.records else None
+
+    known = lookup_aliases(s, variants)  # type: ignore[arg-type]
+    article_id = known.get(canonical) or next(iter(known.values()), None)
+    if article_id is not None:
+        status = _refresh_known(s, article_id, ex, final_url, text_sha, fetch_id, blob, run_id, now)
+    else:
+        owner = s.execute(select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar()
+        if owner is not None:
+            article_id, status = owner, "duplicate"
+        else:
+            article_id, status = _insert_article(s, ex, canonical, final_url, text_sha, fetch_id, blob,
+                                                 source_id, run_id, now)
+    for url in variants:
+        _alias(s, url, article_id, "canonical" if url == canonical and status == "new" else
+               "duplicate" if status == "duplicate" else "fetched")
+    add_tags(s, article_id, entry_categories(s, o.entry_ids), "feed")
+    if status in ("new", "updated"):
+        add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
+    _bump_attempts(s, o.entry_ids)
+    _set_entries(s, o.entry_ids, status="duplicate" if status == "duplicate" else "archived",
+                 article_id=article_id, page_fetch_id=fetch_id, error_kind=None, error_detail=None,
+                 next_attempt_at=None)
+    return StoredItem(status, article_id, None, o.link)
+
+
+def tag_slug(label: str) -> str:
+    """``"North Korea"`` -> ``north-korea``; any script is kept (Cyrillic, CJK…)."""
+    slug = re.sub(r"[^\w]+", "-", label.strip().casefold()).strip("-")
+    return slug[:128]
+
+
+def add_tags(s: Session, article_id: int, labels: Iterable[str], origin: str, *,
+             rule_version: str | None = None, score: float | None = None) -> None:
+    now = utcnow()
+    for label in labels:
+        slug = tag_slug(label)
+        if slug:
+            s.execute(insert_ignore(s.get_bind(), ArticleTag).values(
+                article_id=article_id, tag=slug, label=label.strip()[:500], origin=origin,
+                rule_version=rule_version, score=score, created_at=now).on_conflict_do_nothing(
+                index_elements=["article_id", "tag", "origin"]))
+
+
+def entry_categories(s: Session, entry_ids: Sequence[int]) -> list[str]:
+    cats: list[str] = []
+    for row in s.execute(select(Entry.categories).where(Entry.id.in_(entry_ids))).scalars():  # type: ignore[union-attr]
+        cats.extend(row or [])
+    return cats
+
+
+def _safe_canon(url: str) -> str | None:
+    try:
+        return canonicalize(url)
+    except ValueError:
+        return None
+
+
+def _bump_attempts(s: Session, entry_ids: Sequence[int]) -> int:
+    s.execute(update(Entry).where(Entry.id.in_(entry_ids)).values(attempts=Entry.attempts + 1))  # type: ignore[union-attr]
+    return int(s.execute(select(Entry.attempts).where(Entry.id == entry_ids[0])).scalar() or 1)
+
+
+def _extraction_row(ex: Extraction, url: str, article_id: int, fetch_id: int | None, blob: str | None,
+                    run_id: int | None, text_sha: str, now: datetime) -> ExtractionRow:
+    return ExtractionRow(
+        article_id=article_id, fetch_id=fetch_id, blob_sha256=blob, run_id=run_id, extractor=ex.extractor,
+        extractor_version=ex.extractor_version, options=dict(ex.options), created_at=now, url=url,
+        title=ex.title, text=ex.text, content_sha256=text_sha, meta=extraction_meta(ex))
+
+
+def extraction_meta(ex: Extraction) -> dict[str, Any]:
+    return {"authors": list(ex.authors), "date": ex.published, "language": ex.language,
+            "language_source": ex.language_source, "sitename": ex.sitename, "description": ex.description,
+            "hostname": ex.hostname, "categories": list(ex.categories), "tags": list(ex.tags),
+            "canonical_url": ex.canonical_url, "image": ex.image, "encoding": ex.encoding}
+
+
+def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, text_sha: str,
+                    fetch_id: int | None, blob: str | None, source_id: int, run_id: int | None,
+                    now: datetime) -> tuple[int, str]:
+    values = dict(canonical_url=canonical, url=final_url, source_id=source_id, title=ex.title, text=ex.text,
+                  authors=list(ex.authors), published_at=parse_date(ex.published), language=ex.language,
+                  sitename=ex.sitename, description=ex.description, content_sha256=text_sha,
+                  text_chars=len(ex.text), first_seen_at=now, fetched_at=now, updated_at=now, run_id=run_id)
+    inserted = s.execute(insert_ignore(s.get_bind(), Article).values(**values)
+                         .on_conflict_do_nothing(index_elements=["canonical_url"]).returning(Article.id)).scalar()
+    if inserted is None:  # a concurrent run stored this canonical URL first
+        winner = s.execute(select(Article.id).where(Article.canonical_url == canonical)).scalar_one()
+        return winner, _refresh_known(s, winner, ex, final_url, text_sha, fetch_id, blob, run_id, now)
+    claimed = s.execute(insert_ignore(s.get_bind(), TextHash).values(
+        sha256=text_sha, article_id=inserted, created_at=now).on_conflict_do_nothing(
+        index_elements=["sha256"]).returning(TextHash.article_id)).scalar()
+    if claimed is None:  # the same text was archived under another URL meanwhile
+        s.execute(Article.__table__.delete().where(Article.id == inserted))  # type: ignore[attr-defined]
+        owner = s.execute(select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar_one()
+        return owner, "duplicate"
+    row = _extraction_row(ex, final_url, inserted, fetch_id, blob, run_id, text_sha, now)
+    s.add(row)
+    s.flush()
+    s.execute(update(Article).where(Article.id == inserted).values(current_extraction_id=row.id))  # type: ignore[arg-type]
+    return inserted, "new"
+
+
+def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_sha: str, fetch_id: int | None,
+                   blob: str | None, run_id: int | None, now: datetime) -> str:
+    """A known article fetched again: identical text changes nothing; changed text is a new extraction
+    that becomes current (the previous one stays, so nothing is overwritten)."""
+    current = s.execute(select(Article.content_sha256).where(Article.id == article_id)).scalar_one()
+    if current == text_sha:
+        return "unchanged"
+    row = _extraction_row(ex, url, article_id, fetch_id, blob, run_id, text_sha, now)
+    s.add(row)
+    s.flush()
+    s.execute(insert_ignore(s.get_bind(), TextHash).values(
+        sha256=text_sha, article_id=article_id, created_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
+    s.execute(update(Article).where(Article.id == article_id).values(  # type: ignore[arg-type]
+        title=ex.title, text=ex.text, content_sha256=text_sha, text_chars=len(ex.text), fetched_at=now,
+        updated_at=now, current_extraction_id=row.id))
+    return "updated"
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    from datetime import UTC
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: int | None, source_id: int,
+                   next_attempt: Any) -> list[StoredItem]:
+    """One transaction for a batch; a SAVEPOINT per item so one failure loses only that item."""
+    results: list[StoredItem] = []
+    now = utcnow()
+    with write_session(engine) as s:
+        for o in outcomes:
+            try:
+                with s.begin_nested():
+                    results.append(store_outcome(s, o, run_id=run_id, source_id=source_id, now=now,
+                                                 next_attempt=next_attempt))
+            except IntegrityError as exc:
+                results.append(StoredItem("failed", None, "internal", o.link))
+                with s.begin_nested():
+                    _set_entries(s, o.entry_ids, status="failed", error_kind="internal",
+                                 error_detail=f"store: {str(exc.orig).splitlines()[0]}")
+    return results
