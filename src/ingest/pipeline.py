@@ -230,7 +230,8 @@ def process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem]) -
     outcomes = [archive.PageOutcome(entry_ids=item.entry_ids, link=item.link, fetch=results[i],
                                     extraction=by_index.get(i)) for i, item in enumerate(items)]
     return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
-                                  next_attempt=decide.next_item_attempt)
+                                  next_attempt=decide.next_item_attempt,
+                                  robots=ctx.fetcher.take_robots_fetches())
 
 
 def poll_source(ctx: PollContext, source: SourceConfig,

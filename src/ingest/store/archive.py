@@ -143,9 +143,10 @@ def upsert_entries(s: Session, *, source_id: int, feed_url: str, feed_fetch_id: 
             last_seen_at=now, run_id=run_id, attempts=0,
             status="pending" if e.link else "failed",
             error_kind=None if e.link else "unsupported_url", error_detail=e.link_error)
-        result = s.execute(insert_ignore(s.get_bind(), Entry).values(**values)
-                           .on_conflict_do_nothing(index_elements=["source_id", "entry_key"]))
-        if result.rowcount:
+        inserted = s.execute(insert_ignore(s.get_bind(), Entry).values(**values)
+                             .on_conflict_do_nothing(index_elements=["source_id", "entry_key"])
+                             .returning(Entry.id)).scalar()
+        if inserted is not None:
             new += 1
             unusable += e.link is None
         else:
@@ -348,11 +349,14 @@ def parse_date(value: str | None) -> datetime | None:
 
 
 def store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: int | None, source_id: int,
-                   next_attempt: Any) -> list[StoredItem]:
-    """One transaction for a batch; a SAVEPOINT per item so one failure loses only that item."""
+                   next_attempt: Any, robots: Sequence[FetchResult] = ()) -> list[StoredItem]:
+    """One transaction for a batch; a SAVEPOINT per item so one failure loses only that item.
+    ``robots``: the robots.txt fetches made for this batch, recorded with it."""
     results: list[StoredItem] = []
     now = utcnow()
     with write_session(engine) as s:
+        for r in robots:
+            record_fetch(s, r, kind="robots", run_id=run_id, source_id=None)
         for o in outcomes:
             try:
                 with s.begin_nested():

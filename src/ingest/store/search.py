@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from ingest.errors import UsageError
 
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
+_WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ def fts5_query(user: str) -> str:
         tok = tok[1:] if negate else tok
         prefix = tok.endswith("*") and not tok.startswith('"')
         term = tok.strip('"').rstrip("*").replace('"', "")
-        if not term.strip():
+        if not _WORD.search(term):  # punctuation alone tokenises to nothing
             continue
         expr = '"' + term + '"' + ("*" if prefix else "")
         if negate:

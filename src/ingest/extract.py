@@ -1,0 +1,433 @@
+"""Article text and metadata from page bytes, with trafilatura, in worker processes.
+
+:func:`extract_page` is pure: bytes in, an :class:`Extraction` or an :class:`ExtractionFailure` out.
+Its ``text`` is exactly what ``trafilatura.extract(html, url=url, **options)`` returns: one
+``bare_extraction`` call with metadata, then trafilatura's own txt serialiser, so metadata costs no
+second pass over the page.
+
+trafilatura is not thread-safe (it crashes the interpreter when called from threads), so the pipeline
+extracts through :class:`ExtractorPool`, a pool of worker processes. trafilatura is imported lazily:
+the main process never needs it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import math
+import multiprocessing
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from ingest.botwall import detect_bot_wall
+from ingest.config import ExtractSettings
+from ingest.decode import charset_from_content_type, decode_html
+from ingest.errors import ErrorKind
+
+EXTRACTOR = "trafilatura"
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Types servers put on anything; such a body counts as HTML only if it looks like HTML.
+_VAGUE_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream", "text/xml",
+                          "application/xml", "application/unknown", "unknown/unknown", "*/*"})
+_BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b",
+                 b"RIFF", b"OggS", b"fLaC", b"ID3", b"\x00\x00\x00")
+_UNICODE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_HTML_SNIFF = re.compile(r"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<meta\s|<title[\s>]", re.I)
+_HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.I)
+_LANG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{1,8})*$")
+_NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
+
+# ExtractSettings.trafilatura_options() names (those of trafilatura.extract) -> Extractor parameters.
+_EXTRACTOR_PARAMS = {
+    "include_comments": "comments",
+    "include_tables": "tables",
+    "favor_precision": "precision",
+    "favor_recall": "recall",
+    "include_formatting": "formatting",
+    "include_links": "links",
+    "include_images": "images",
+    "fast": "fast",
+    "deduplicate": "dedup",
+    "target_language": "lang",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageInput:
+    url: str  # the final URL after redirects
+    body: bytes
+    content_type: str | None  # the response Content-Type header
+    status: int | None = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    text: str
+    title: str | None
+    authors: tuple[str, ...]
+    published: str | None
+    language: str | None
+    language_source: str | None  # "page" or "detected"
+    sitename: str | None
+    description: str | None
+    hostname: str | None
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    canonical_url: str | None
+    image: str | None
+    encoding: str
+    extractor: str
+    extractor_version: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionFailure:
+    kind: ErrorKind  # NOT_HTML, BOT_WALL, EMPTY_EXTRACTION or EXTRACTOR_ERROR
+    detail: str
+
+
+ExtractResult = Extraction | ExtractionFailure
+
+
+def extract_page(page: PageInput, settings: ExtractSettings) -> ExtractResult:
+    """Extract one page. Never raises for bad input; an exception inside trafilatura is EXTRACTOR_ERROR."""
+    if not page.body.strip():
+        return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION, "empty body")
+    mime = (page.content_type or "").split(";", 1)[0].strip().lower()
+    if mime not in _HTML_TYPES and mime not in _VAGUE_TYPES:
+        return ExtractionFailure(ErrorKind.NOT_HTML, f"content type {mime}")
+    binary = _binary_reason(page.body, page.content_type)
+    if binary:
+        return ExtractionFailure(ErrorKind.NOT_HTML, binary)
+    html, encoding = decode_html(page.body, page.content_type)
+    if mime not in _HTML_TYPES and not _HTML_SNIFF.search(html[:4096]):
+        return ExtractionFailure(ErrorKind.NOT_HTML, f"content type {mime or 'missing'} and no HTML markup")
+    wall = detect_bot_wall(html, page.status)
+    if wall:
+        return ExtractionFailure(ErrorKind.BOT_WALL, wall)
+
+    options = settings.trafilatura_options()
+    try:
+        import trafilatura
+
+        doc, text = _trafilatura(html, page.url, options)
+    except Exception as exc:  # anything trafilatura raises is its failure, not ours
+        return ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}")
+    if text is None or doc is None:
+        return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION, "trafilatura found no main text")
+    if len(text) < settings.min_text_chars:
+        return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION,
+                                 f"{len(text)} characters of text, fewer than {settings.min_text_chars}")
+
+    canonical, page_lang = _head_facts(html, page.url)
+    language = _language_code(doc.language) or page_lang
+    source = "page" if language else None
+    if language is None:
+        language, source = _detect_language(text), "detected"
+    return Extraction(
+        text=text,
+        title=_clean(doc.title),
+        authors=_split_authors(doc.author),
+        published=_clean(doc.date),
+        language=language,
+        language_source=source,
+        sitename=_clean(doc.sitename),
+        description=_clean(doc.description),
+        hostname=_clean(doc.hostname),
+        categories=_unique(doc.categories),
+        tags=_unique(doc.tags),
+        canonical_url=canonical,
+        image=_clean(doc.image),
+        encoding=encoding,
+        extractor=EXTRACTOR,
+        extractor_version=trafilatura.__version__,
+        options=options,
+    )
+
+
+def _trafilatura(html: str, url: str, options: dict[str, Any]) -> tuple[Any, str | None]:
+    """(Document, txt) as trafilatura.extract(html, url=url, **options) would produce the txt."""
+    from trafilatura import bare_extraction
+    from trafilatura.core import determine_returnstring
+    from trafilatura.settings import Extractor
+
+    try:
+        params = {_EXTRACTOR_PARAMS[name]: value for name, value in options.items()}
+    except KeyError as exc:
+        raise TypeError(f"unsupported trafilatura option {exc.args[0]!r}") from None
+    # Same Extractor as extract() builds, plus metadata; the txt is then rendered without the
+    # metadata header, as extract() does by default.
+    doc = bare_extraction(html, url=url, options=Extractor(output_format="txt", url=url, with_metadata=True,
+                                                           **params))
+    if doc is None:
+        return None, None
+    return doc, determine_returnstring(doc, Extractor(output_format="txt", url=url, **params))
+
+
+def _binary_reason(body: bytes, content_type: str | None) -> str | None:
+    head = body[:8192]
+    for magic in _BINARY_MAGIC:
+        if head.startswith(magic):
+            return f"binary content (starts with {magic[:5]!r})"
+    utf16 = head.startswith(_UNICODE_BOMS) or (charset_from_content_type(content_type) or "").startswith("utf-")
+    if b"\x00" in head and not utf16:
+        return "binary content (NUL bytes)"
+    return None
+
+
+def _head_facts(html: str, page_url: str) -> tuple[str | None, str | None]:
+    """(canonical URL, language of <html lang>), from a parse of the document head only."""
+    import lxml.html
+
+    end = _HEAD_END.search(html, 0, 2_000_000)
+    head = html[: end.start()] if end else html[:200_000]
+    try:
+        root = lxml.html.document_fromstring(head.encode("utf-8", "replace"),
+                                             parser=lxml.html.HTMLParser(encoding="utf-8"))
+    except Exception:  # an unparseable head has neither
+        return None, None
+    base = page_url
+    for href in root.xpath("//base/@href"):
+        base = urljoin(page_url, href.strip())
+        break
+    canonical = None
+    for link in root.xpath("//link[@rel][@href]"):
+        if "canonical" in link.get("rel", "").lower().split():
+            resolved = urljoin(base, link.get("href", "").strip())
+            if urlsplit(resolved).scheme in ("http", "https"):
+                canonical = resolved
+            break
+    lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
+    if not _language_code(lang):
+        lang = next(iter(root.xpath("//meta[translate(@http-equiv, 'CONTENT-LAGU', 'content-lagu')"
+                                    "='content-language']/@content")), None)
+    return canonical, _language_code(lang)
+
+
+def _language_code(value: str | None) -> str | None:
+    """'en-US' -> 'en'; None for missing or meaningless values."""
+    if not value:
+        return None
+    value = value.split(",", 1)[0].strip().lower()
+    match = _LANG.match(value)
+    if not match or match.group(1) in _NO_LANGUAGE or _is_codec(value) or _is_codec(match.group(1)):
+        return None  # <meta http-equiv="Content-Language" content="utf-8"> is a real corpus page
+    return match.group(1)
+
+
+def _is_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _detect_language(text: str) -> str | None:
+    import py3langid
+
+    return str(py3langid.classify(text)[0]) or None
+
+
+def _split_authors(value: str | None) -> tuple[str, ...]:
+    # trafilatura joins the names it found with "; "
+    return _unique(value.split(";")) if value else ()
+
+
+def _unique(values: Sequence[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values or ():
+        cleaned = _clean(value)
+        if cleaned and cleaned not in out:
+            out.append(cleaned)
+    return tuple(out)
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+# --- worker processes --------------------------------------------------------------------------------
+
+MAX_BREAKS_IN_A_ROW = 3
+
+
+def _init_worker() -> None:
+    # Import (and load the language model) once per worker, not on its first page.
+    import py3langid
+    import trafilatura  # noqa: F401
+
+    py3langid.classify("warm up")
+    # Failures come back as values; trafilatura's per-page log lines would only be noise on stderr.
+    for name in ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+def extract_chunk(pages: Sequence[PageInput], settings: ExtractSettings) -> list[ExtractResult]:
+    """Worker entry point: one result per page, in order."""
+    results: list[ExtractResult] = []
+    for page in pages:
+        try:
+            results.append(extract_page(page, settings))
+        except Exception as exc:  # a bug here must cost one page, not the chunk
+            results.append(ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+class ExtractorPool:
+    """Worker processes running :func:`extract_page`; safe to call from several threads at once.
+
+    If a worker dies, every chunk in flight fails with it; those pages are retried one at a time on a
+    fresh pool, and a page that kills its worker again becomes EXTRACTOR_ERROR. (A page of another
+    thread's retry that is in flight when a worker dies is counted the same way.)
+    """
+
+    # The function run in the workers; tests substitute one that can crash a worker.
+    chunk_function: Callable[[Sequence[PageInput], ExtractSettings], list[ExtractResult]] = \
+        staticmethod(extract_chunk)
+    max_chunk = 8
+
+    def __init__(self, settings: ExtractSettings, workers: int | None = None) -> None:
+        self.settings = settings
+        self.workers = workers or settings.workers or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._warming: threading.Thread | None = None
+        self._closed = False
+        self._breaks_in_a_row = 0  # pools broken since a task last completed
+
+    def start(self) -> None:
+        """Create the pool and start warming the workers; returns at once."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("ExtractorPool is closed")
+            if self._executor is None:
+                self._executor = self._new_executor()
+
+    def extract_many(self, pages: Sequence[PageInput]) -> list[ExtractResult]:
+        """Extract pages in order; failures are values, including a dead worker."""
+        if not pages:
+            return []
+        executor = self._current()
+        size = max(1, min(self.max_chunk, math.ceil(len(pages) / (self.workers * 4))))
+        chunks = [list(pages[i:i + size]) for i in range(0, len(pages), size)]
+        futures = [self._submit(executor, chunk) for chunk in chunks]
+        results: list[ExtractResult] = []
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                results.extend(self._done(future))
+            except BrokenProcessPool:
+                results.extend(self._one_by_one(chunk))
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+            warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.join()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ExtractorPool:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _one_by_one(self, pages: Sequence[PageInput]) -> list[ExtractResult]:
+        # Sequential, so a page that kills its worker is the one that gets the blame.
+        results: list[ExtractResult] = []
+        for page in pages:
+            if self._breaks_in_a_row >= MAX_BREAKS_IN_A_ROW:
+                # Workers that die whatever they are given (an initializer that fails, a main module
+                # without the __main__ guard): do not respawn a pool for every page.
+                detail = f"extractor workers keep dying ({self._breaks_in_a_row} pools in a row)"
+                results.append(ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, detail))
+                continue
+            executor = self._current()
+            try:
+                results.extend(self._done(self._submit(executor, [page])))
+            except BrokenProcessPool as exc:
+                self._replace_broken(executor)
+                detail = f"worker process died extracting {page.url}: {exc}"
+                results.append(ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, detail))
+        return results
+
+    def _done(self, future: Future[list[ExtractResult]]) -> list[ExtractResult]:
+        results = future.result()
+        self._breaks_in_a_row = 0
+        return results
+
+    def _submit(self, executor: ProcessPoolExecutor, chunk: list[PageInput]) -> Future[list[ExtractResult]]:
+        try:
+            return executor.submit(type(self).chunk_function, chunk, self.settings)
+        except BrokenProcessPool:
+            self._replace_broken(executor)
+            return self._current().submit(type(self).chunk_function, chunk, self.settings)
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("ExtractorPool is closed")
+            if self._executor is None or _is_broken(self._executor):
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False, cancel_futures=True)
+                    self._breaks_in_a_row += 1
+                self._executor = self._new_executor()
+            return self._executor
+
+    def _replace_broken(self, executor: ProcessPoolExecutor | None = None) -> None:
+        with self._lock:
+            current = self._executor
+            if current is not None and (current is executor or _is_broken(current)):
+                current.shutdown(wait=False, cancel_futures=True)
+                self._breaks_in_a_row += 1
+                self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # Never fork: the parent may hold threads, HTTP clients or an event loop by now.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if context.get_start_method() == "forkserver":
+            # Workers then fork from a server that has trafilatura imported already (if this call
+            # comes before the server's first start; later it is a no-op and workers import it).
+            context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract"])
+        executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        # Submitting spawns the workers; with forkserver the first spawn waits for the server's
+        # imports, so do it on a thread and let the caller get on with its own start-up.
+        warming = threading.Thread(target=_submit_warmups, args=(executor, self.workers),
+                                   name="extractor-warmup", daemon=True)
+        warming.start()
+        self._warming = warming
+        return executor
+
+
+def _submit_warmups(executor: ProcessPoolExecutor, count: int) -> None:
+    for _ in range(count):
+        try:
+            executor.submit(_warm)
+        except (BrokenProcessPool, RuntimeError):  # closed or broken meanwhile: nothing to warm
+            return
+
+
+def _is_broken(executor: ProcessPoolExecutor) -> bool:
+    return bool(getattr(executor, "_broken", False))
