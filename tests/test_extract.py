@@ -161,17 +161,19 @@ def test_content_language_meta_that_names_a_charset_is_ignored(corpus_dir: Path)
 
 
 def test_constructed_page_metadata(seed_paragraphs: list[str]) -> None:
-    head = ('<title>Ukraine’s Stance on North Korean POWs</title><base href="https://www.example.com/news/">'
+    headline, *paragraphs = seed_paragraphs
+    head = (f'<title>{headline}</title><base href="https://www.example.com/news/">'
             '<link rel="alternate" href="/amp"><link rel="Canonical" href="2025/01/pows.html">'
             '<meta name="author" content="Olena Kovalenko; Andriy Melnyk">'
             '<meta property="article:published_time" content="2025-01-14T12:20:00+02:00">')
-    body = "".join(f"<p>{p}</p>" for p in seed_paragraphs)
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
     page = PageInput("https://example.com/news/pows?utm_source=rss", html_page(body, head, lang="en-US"),
                      "text/html; charset=utf-8")
     result = extract_page(page, SETTINGS)
     assert isinstance(result, Extraction)
     assert result.text.startswith("Ukraine’s Ambassador Dmytro Ponomarenko declared")
     assert result.text.endswith("Original Source: newsukraine.rbc.ua")
+    assert result.title == headline
     assert result.canonical_url == "https://www.example.com/news/2025/01/pows.html"
     assert (result.language, result.language_source) == ("en", "page")
     assert result.authors == ("Olena Kovalenko", "Andriy Melnyk")
@@ -225,7 +227,8 @@ def test_html_under_vague_content_types_is_extracted(content_type: str | None) -
 @pytest.mark.parametrize(("body", "detail"), [
     (b"", "empty body"),
     (b" \n\t ", "empty body"),
-    (html_page("<p>Too short.</p>", "<title>t</title>"), "trafilatura found no main text"),
+    (html_page("", "<title>t</title>"), "trafilatura found no main text"),
+    (html_page("<p>Too short.</p>", "<title>t</title>"), "10 characters of text, fewer than 200"),
     (html_page("<p>" + "Short but found. " * 8 + "</p>", "<title>t</title>"),
      "135 characters of text, fewer than 200"),
 ])

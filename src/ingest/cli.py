@@ -381,3 +381,8 @@ def entry() -> None:
         _fail(str(exc), 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Exception as exc:  # a bug or an unexpected environment: one line, the trace on request
+        if os.environ.get("INGEST_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+              " (set INGEST_DEBUG=1 for the traceback)", 1)

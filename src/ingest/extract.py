@@ -45,19 +45,10 @@ _HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.I)
 _LANG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{1,8})*$")
 _NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
 
-# ExtractSettings.trafilatura_options() names (those of trafilatura.extract) -> Extractor parameters.
-_EXTRACTOR_PARAMS = {
-    "include_comments": "comments",
-    "include_tables": "tables",
-    "favor_precision": "precision",
-    "favor_recall": "recall",
-    "include_formatting": "formatting",
-    "include_links": "links",
-    "include_images": "images",
-    "fast": "fast",
-    "deduplicate": "dedup",
-    "target_language": "lang",
-}
+# trafilatura.extract() keyword (as in ExtractSettings.trafilatura_options()) -> Extractor parameter.
+_EXTRACTOR_PARAMS = {"include_comments": "comments", "include_tables": "tables", "favor_precision": "precision",
+                     "favor_recall": "recall", "include_formatting": "formatting", "include_links": "links",
+                     "include_images": "images", "fast": "fast", "deduplicate": "dedup", "target_language": "lang"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +234,7 @@ def _split_authors(value: str | None) -> tuple[str, ...]:
     return _unique(value.split(";")) if value else ()
 
 
-def _unique(values: Sequence[str] | None) -> tuple[str, ...]:
+def _unique(values: Sequence[object] | None) -> tuple[str, ...]:
     out: list[str] = []
     for value in values or ():
         cleaned = _clean(value)
@@ -252,11 +243,8 @@ def _unique(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
+def _clean(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 # --- worker processes --------------------------------------------------------------------------------

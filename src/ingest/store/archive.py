@@ -226,8 +226,11 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
         if owner is not None:
             article_id, status = owner, "duplicate"
         else:
+            feed_dates = s.execute(select(Entry.published_at).where(
+                Entry.id.in_(o.entry_ids), Entry.published_at.is_not(None))).scalars().all()  # type: ignore[union-attr]
             article_id, status = _insert_article(s, ex, canonical, final_url, text_sha, fetch_id, blob,
-                                                 source_id, run_id, now)
+                                                 source_id, run_id, now,
+                                                 best_published(ex.published, min(feed_dates, default=None)))
     for url in variants:
         _alias(s, url, article_id, "canonical" if url == canonical and status == "new" else
                "duplicate" if status == "duplicate" else "fetched")
@@ -295,9 +298,9 @@ def extraction_meta(ex: Extraction) -> dict[str, Any]:
 
 def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, text_sha: str,
                     fetch_id: int | None, blob: str | None, source_id: int, run_id: int | None,
-                    now: datetime) -> tuple[int, str]:
+                    now: datetime, published: datetime | None) -> tuple[int, str]:
     values = dict(canonical_url=canonical, url=final_url, source_id=source_id, title=ex.title, text=ex.text,
-                  authors=list(ex.authors), published_at=parse_date(ex.published), language=ex.language,
+                  authors=list(ex.authors), published_at=published, language=ex.language,
                   sitename=ex.sitename, description=ex.description, content_sha256=text_sha,
                   text_chars=len(ex.text), first_seen_at=now, fetched_at=now, updated_at=now, run_id=run_id)
     inserted = s.execute(insert_ignore(s.get_bind(), Article).values(**values)
@@ -335,6 +338,18 @@ def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_s
         title=ex.title, text=ex.text, content_sha256=text_sha, text_chars=len(ex.text), fetched_at=now,
         updated_at=now, current_extraction_id=row.id))
     return "updated"
+
+
+def best_published(page_date: str | None, feed_date: datetime | None) -> datetime | None:
+    """The page's date, unless it is a bare day and the feed gives a time on that day (more precise);
+    the feed's date when the page has none."""
+    page = parse_date(page_date)
+    if page is None:
+        return feed_date
+    if feed_date is not None and page_date is not None and len(page_date) <= 10 \
+            and feed_date.date() == page.date():
+        return feed_date
+    return page
 
 
 def parse_date(value: str | None) -> datetime | None:
