@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 
 from charset_normalizer import from_bytes
 
@@ -51,8 +52,8 @@ _CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?\s*([^\s"';,>]+)""", re.I)
 _META = re.compile(rb"<meta\b[^>]*>", re.I)
 _META_CHARSET = re.compile(rb"""\bcharset\s*=\s*["']?\s*([^\s"'/;>]+)""", re.I)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-# A lead byte followed by continuation bytes: proof that valid UTF-8 is not plain ASCII.
 _MARKUP = re.compile(rb"[<>]")
+# A lead byte followed by a continuation byte: proof that valid UTF-8 is not plain ASCII.
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 
 
@@ -64,7 +65,7 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
             if decoded is not None:
                 return decoded, encoding
     utf8_ok = _is_utf8(body)
-    for declared in (charset_from_content_type(content_type), _in_page_charset(body)):
+    for declared in _declarations(body, content_type):
         if declared is None:
             continue
         if utf8_ok and declared not in _UNICODE and _UTF8_MULTIBYTE.search(body):
@@ -78,6 +79,11 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
     if utf8_ok:
         return body.decode("utf-8"), "utf-8"
     return _detect(body)
+
+
+def _declarations(body: bytes, content_type: str | None) -> Iterator[str | None]:
+    yield charset_from_content_type(content_type)
+    yield _in_page_charset(body)  # only looked for when the header's charset did not do
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
