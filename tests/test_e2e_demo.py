@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from ingest.config import ExtractSettings
 from ingest.demo.site import demo_config_yaml, demo_manifest
 from ingest.runtime import load_flow
+from ingest.store.archive import read_blob
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, Entry, Extraction, Fetch, Run, UrlAlias
-from ingest.store.archive import read_blob
 from ingest.store.query import provenance, resolve_article
 from ingest.store.search import search
 

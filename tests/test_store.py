@@ -16,6 +16,7 @@ from ingest.extract import Extraction, ExtractionFailure
 from ingest.feeds import FeedEntry
 from ingest.fetch import FetchRecord, FetchResult
 from ingest.store import archive
+from ingest.store.archive import read_blob
 from ingest.store.db import (
     check_schema,
     current_revision,
@@ -26,7 +27,6 @@ from ingest.store.db import (
     write_session,
 )
 from ingest.store.models import Article, Entry, TextHash, UrlAlias
-from ingest.store.archive import read_blob
 from ingest.store.query import article_records, provenance, sources_status, stats
 from ingest.store.search import Filters, fts5_query, search
 

@@ -24,7 +24,6 @@ import hashlib
 import random
 import socket
 import ssl
-import threading
 import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -38,16 +37,15 @@ import httpx
 from ingest import netguard
 from ingest.botwall import detect_bot_wall
 from ingest.config import FetchSettings
+from ingest.decompress import ACCEPT_ENCODING, DECODE_CHUNK, Decoder, IncompleteEncoding
 from ingest.errors import ErrorKind, FetchError
 from ingest.netguard import Resolver
+from ingest.politeness import Politeness
 from ingest.robots import ROBOTS_MAX_BYTES, RobotsCache
 
 __all__ = ["DECODE_CHUNK", "FetchRecord", "FetchResult", "Fetcher", "Resolver"]
 
 Kind = Literal["feed", "page", "robots", "other"]
-
-# Largest piece a decoder emits at once; brotli may overshoot it by up to ~1.5x.
-DECODE_CHUNK = 64 * 1024
 
 RECORDED_HEADERS = ("content-type", "content-length", "content-encoding", "etag", "last-modified",
                     "cache-control", "retry-after", "expires", "age", "date", "server", "location")
@@ -111,120 +109,6 @@ class _Failure(Exception):
         super().__init__(detail)
         self.kind, self.detail, self.retryable, self.retry_after = kind, detail, retryable, retry_after
         self.n_bytes = n_bytes  # decoded bytes read before giving up
-
-
-# --- bounded content decoding ---------------------------------------------------------------------
-
-class _IncompleteEncoding(Exception):
-    """The compressed body stopped before its end marker."""
-
-
-class _ZlibStage:
-    def __init__(self, gzip: bool) -> None:
-        self._gzip = gzip
-        self._wbits = 16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS
-        self._d = zlib.decompressobj(self._wbits)
-        self._started = False  # any output yet; deflate falls back to raw deflate before that
-        self._members = 0  # complete gzip members
-        self._fed = False
-        self._done = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        buf = data
-        self._fed = self._fed or bool(data)
-        while not self._done:
-            if self._d.eof:
-                buf = self._d.unused_data + buf
-                if not (self._gzip and buf):  # trailing bytes after a deflate stream are ignored
-                    return
-                self._members += 1
-                self._d = zlib.decompressobj(self._wbits)  # next gzip member
-            try:
-                out = self._d.decompress(buf, DECODE_CHUNK)
-            except zlib.error:
-                if not self._gzip and not self._started and self._wbits > 0:
-                    self._wbits = -zlib.MAX_WBITS  # "deflate" sent without the zlib wrapper
-                    self._d = zlib.decompressobj(self._wbits)
-                    continue
-                if self._members:  # garbage after a complete member is ignored, as browsers do
-                    self._done = True
-                    return
-                raise
-            buf = self._d.unconsumed_tail
-            if out:
-                self._started = True
-                yield out
-            if not buf and len(out) < DECODE_CHUNK and not self._d.eof:
-                return
-
-    def end(self) -> Iterator[bytes]:
-        yield from self.feed(b"")
-        if self._fed and not self._d.eof and not self._members and not self._done:
-            raise _IncompleteEncoding("gzip" if self._gzip else "deflate")
-
-
-def _brotli_is_bounded() -> bool:
-    try:
-        brotli.Decompressor().process(b"", output_buffer_limit=1)
-    except TypeError:  # brotli < 1.2: output cannot be bounded, so br is neither asked for nor decoded
-        return False
-    return True
-
-
-_BROTLI_BOUNDED = _brotli_is_bounded()
-ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI_BOUNDED else "gzip, deflate"
-
-
-class _BrotliStage:
-    def __init__(self) -> None:
-        self._d = brotli.Decompressor()
-        self._fed = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if not _BROTLI_BOUNDED:
-            raise brotli.error("this brotli cannot bound its output (needs brotli >= 1.2)")
-        self._fed = self._fed or bool(data)
-        out = self._d.process(data, output_buffer_limit=DECODE_CHUNK)
-        while out:
-            yield out
-            out = self._d.process(b"", output_buffer_limit=DECODE_CHUNK)
-
-    def end(self) -> Iterator[bytes]:
-        yield from self.feed(b"")
-        if self._fed and not self._d.is_finished():
-            raise _IncompleteEncoding("br")
-
-
-class _Decoder:
-    """Undo Content-Encoding (applied in order, so undone in reverse), yielding bounded pieces."""
-
-    def __init__(self, content_encoding: str) -> None:
-        stages: list[_ZlibStage | _BrotliStage] = []
-        for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
-            if coding in ("gzip", "x-gzip"):
-                stages.append(_ZlibStage(gzip=True))
-            elif coding == "deflate":
-                stages.append(_ZlibStage(gzip=False))
-            elif coding == "br":
-                stages.append(_BrotliStage())
-            # identity, empty, or a coding we never asked for: passed through as httpx does
-        self._stages = stages
-
-    def _push(self, i: int, data: bytes) -> Iterator[bytes]:
-        if i == len(self._stages):
-            if data:
-                yield data
-            return
-        for piece in self._stages[i].feed(data):
-            yield from self._push(i + 1, piece)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        return self._push(0, data)
-
-    def finish(self) -> Iterator[bytes]:
-        for i, stage in enumerate(self._stages):
-            for piece in stage.end():
-                yield from self._push(i + 1, piece)
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -293,34 +177,6 @@ def _host_key(url: str) -> str:
     return url
 
 
-class _Politeness:
-    """Per-host concurrency and start spacing, and a global in-flight cap, across threads."""
-
-    def __init__(self, settings: FetchSettings, sleep: Callable[[float], None]) -> None:
-        self._per_host = settings.per_host_concurrency
-        self._delay = settings.per_host_delay_s
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._hosts: dict[str, threading.Semaphore] = {}
-        self._next_start: dict[str, float] = {}
-        self._total = threading.BoundedSemaphore(settings.max_connections)
-
-    @contextlib.contextmanager
-    def slot(self, host: str) -> Iterator[None]:
-        with self._lock:
-            sem = self._hosts.setdefault(host, threading.BoundedSemaphore(self._per_host))
-        # Always host first, then global: one order, so no deadlock; and a thread waiting for a
-        # busy host does not sit on a global slot.
-        with sem, self._total:
-            with self._lock:  # reserve a start time: consecutive starts at least `delay` apart
-                now = time.monotonic()
-                start = max(now, self._next_start.get(host, now))
-                self._next_start[host] = start + self._delay
-            if start > now:
-                self._sleep(start - now)
-            yield
-
-
 # --- the fetcher ----------------------------------------------------------------------------------
 
 class Fetcher:
@@ -346,7 +202,7 @@ class Fetcher:
             timeout=httpx.Timeout(settings.timeout_s),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
-        self._politeness = _Politeness(settings, sleep)
+        self._politeness = Politeness(settings, sleep)
         self._robots = RobotsCache(lambda u: self.fetch(u, kind="robots"), settings.user_agent)
 
     def close(self) -> None:
@@ -529,7 +385,7 @@ class Fetcher:
         if length is not None and length > cap and not truncate:
             raise _Failure(ErrorKind.TOO_LARGE, f"Content-Length {length} > {cap}")
         encoding = response.headers.get("content-encoding", "")
-        decoder = _Decoder(encoding)
+        decoder = Decoder(encoding)
         out = bytearray()
         wire = 0
 
@@ -567,7 +423,7 @@ class Fetcher:
             failure = _classify(exc)
             failure.n_bytes = len(out)
             raise failure from None
-        except _IncompleteEncoding as exc:
+        except IncompleteEncoding as exc:
             raise _Failure(ErrorKind.TRUNCATED, f"{exc} body ends before its end marker", retryable=True,
                            n_bytes=len(out)) from None
         except (zlib.error, brotli.error) as exc:

@@ -22,8 +22,8 @@ from ingest import __version__
 from ingest.config import SourceConfig
 from ingest.dedup import content_sha256
 from ingest.extract import Extraction, ExtractionFailure
-from ingest.fetch import FetchRecord, FetchResult
 from ingest.feeds import FeedEntry
+from ingest.fetch import FetchRecord, FetchResult
 from ingest.store.db import insert_ignore, write_session
 from ingest.store.models import (
     Article,
@@ -41,7 +41,6 @@ from ingest.store.models import (
     Extraction as ExtractionRow,
 )
 from ingest.urls import canonicalize, choose_canonical
-
 
 # --- runs -----------------------------------------------------------------------------------------
 

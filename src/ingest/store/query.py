@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -37,10 +38,8 @@ def resolve_article(s: Session, id_or_url: str) -> int | None:
     if id_or_url.isdigit():
         return int(id_or_url) if s.get(Article, int(id_or_url)) else None
     candidates = [id_or_url]
-    try:
+    with contextlib.suppress(ValueError):
         candidates.append(canonicalize(id_or_url))
-    except ValueError:
-        pass
     for url in candidates:
         found = s.execute(select(UrlAlias.article_id).where(UrlAlias.url == url)).scalar()
         found = found or s.execute(select(Article.id).where(Article.canonical_url == url)).scalar()

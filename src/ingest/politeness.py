@@ -1,0 +1,39 @@
+"""Politeness shared by every thread of one fetcher: per-host concurrency, spacing between request
+starts on one host, and a cap on requests in flight overall."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from ingest.config import FetchSettings
+
+
+class Politeness:
+    """Per-host concurrency and start spacing, and a global in-flight cap, across threads."""
+
+    def __init__(self, settings: FetchSettings, sleep: Callable[[float], None]) -> None:
+        self._per_host = settings.per_host_concurrency
+        self._delay = settings.per_host_delay_s
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._hosts: dict[str, threading.Semaphore] = {}
+        self._next_start: dict[str, float] = {}
+        self._total = threading.BoundedSemaphore(settings.max_connections)
+
+    @contextlib.contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            sem = self._hosts.setdefault(host, threading.BoundedSemaphore(self._per_host))
+        # Always host first, then global: one order, so no deadlock; and a thread waiting for a
+        # busy host does not sit on a global slot.
+        with sem, self._total:
+            with self._lock:  # reserve a start time: consecutive starts at least `delay` apart
+                now = time.monotonic()
+                start = max(now, self._next_start.get(host, now))
+                self._next_start[host] = start + self._delay
+            if start > now:
+                self._sleep(start - now)
+            yield
