@@ -94,17 +94,20 @@ def main() -> None:
 # --- poll -----------------------------------------------------------------------------------------
 
 def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_json: bool) -> int:
-    from ingest.runtime import load_flow, shared_extractor
+    from ingest.runtime import load_flow, prestart_prefect_api, shared_extractor
     from ingest.store.db import open_archive
 
     config = load_config(config_path)
     config.select(list(sources))  # unknown names are a usage error before anything starts
     database_url = resolve_database_url(db, config)
     open_archive(database_url).dispose()  # schema problems surface here, as one line
-    shared_extractor(config.extract)  # workers import trafilatura while Prefect starts
+    # Overlap the slow starts: Prefect's local API server, and extraction workers importing trafilatura.
+    wait_for_prefect = prestart_prefect_api()
+    shared_extractor(config.extract)
     for problem in config.invalid_sources:
         click.echo(f"ingest: error: {problem} (source skipped)", err=True)
     flow = load_flow("poll", "poll_feeds")
+    wait_for_prefect()
     try:
         summary = flow(config_path=config_path, sources=list(sources) or None, database_url=database_url)
     except IngestError:

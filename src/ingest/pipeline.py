@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select, update
 from ingest import decide
 from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError
-from ingest.extract import ExtractorPool, PageInput
+from ingest.extract import ExtractorPool, ExtractResult, PageInput
 from ingest.feeds import ParsedFeed, parse_feed
 from ingest.fetch import Fetcher, FetchResult
 from ingest.store import archive
@@ -33,7 +33,8 @@ from ingest.store.db import read_session, write_session
 from ingest.store.models import Entry, Source, utcnow
 from ingest.urls import canonicalize
 
-BATCH_SIZE = 100
+BATCH_SIZE = 100  # pages per Prefect task run
+EXTRACT_CHUNK = 8  # pages per hand-off to the extractor processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,19 +220,47 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
 # --- batch stage ----------------------------------------------------------------------------------
 
 def process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem]) -> list[archive.StoredItem]:
-    """Fetch, extract and store one batch of pages."""
+    """Fetch, extract and store one batch of pages, as a stream: each page goes to the extractor
+    processes as soon as it is fetched (in small chunks), and each extracted chunk is stored at once,
+    so fetching, extraction and storing overlap instead of running one after the other."""
     if not items:
         return []
-    results: list[FetchResult] = list(ctx.threads.map(lambda it: ctx.fetcher.fetch_page(it.link), items))
-    pages = [(i, PageInput(url=r.final_url or items[i].link, body=r.body, content_type=r.content_type,
-                           status=r.status)) for i, r in enumerate(results) if r.ok]
-    extracted = ctx.extractor.extract_many([p for _, p in pages]) if pages else []
-    by_index = {i: ex for (i, _), ex in zip(pages, extracted, strict=True)}
-    outcomes = [archive.PageOutcome(entry_ids=item.entry_ids, link=item.link, fetch=results[i],
-                                    extraction=by_index.get(i)) for i, item in enumerate(items)]
+    fetches = {ctx.threads.submit(ctx.fetcher.fetch_page, item.link): item for item in items}
+    extractions: list[Future[tuple[list[tuple[WorkItem, FetchResult]], list[ExtractResult]]]] = []
+    failed: list[archive.PageOutcome] = []
+    chunk: list[tuple[WorkItem, FetchResult]] = []
+    for future in as_completed(fetches):
+        item, result = fetches[future], future.result()
+        if not result.ok:
+            failed.append(archive.PageOutcome(item.entry_ids, item.link, result, None))
+            continue
+        chunk.append((item, result))
+        if len(chunk) == EXTRACT_CHUNK:
+            extractions.append(ctx.threads.submit(_extract, ctx, chunk))
+            chunk = []
+    if chunk:
+        extractions.append(ctx.threads.submit(_extract, ctx, chunk))
+    stored = _store(ctx, source_id, failed)
+    for future in as_completed(extractions):
+        fetched, results = future.result()
+        stored += _store(ctx, source_id, [archive.PageOutcome(item.entry_ids, item.link, fetch, extraction)
+                                          for (item, fetch), extraction in zip(fetched, results, strict=True)])
+    return stored
+
+
+def _extract(ctx: PollContext, fetched: list[tuple[WorkItem, FetchResult]]
+             ) -> tuple[list[tuple[WorkItem, FetchResult]], list[ExtractResult]]:
+    pages = [PageInput(url=r.final_url or item.link, body=r.body, content_type=r.content_type, status=r.status)
+             for item, r in fetched]
+    return fetched, ctx.extractor.extract_many(pages)
+
+
+def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]) -> list[archive.StoredItem]:
+    robots = ctx.fetcher.take_robots_fetches()
+    if not outcomes and not robots:
+        return []
     return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
-                                  next_attempt=decide.next_item_attempt,
-                                  robots=ctx.fetcher.take_robots_fetches())
+                                  next_attempt=decide.next_item_attempt, robots=robots)
 
 
 def poll_source(ctx: PollContext, source: SourceConfig,

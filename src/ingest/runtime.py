@@ -12,6 +12,7 @@ import atexit
 import os
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ingest.config import ExtractSettings
@@ -45,6 +46,36 @@ def close_shared_extractor() -> None:
         if _pool is not None:
             _pool.close()
             _pool = None
+
+
+def prestart_prefect_api() -> Callable[[], None]:
+    """Start Prefect's ephemeral API server in the background (it takes seconds) while the caller does
+    its own start-up; the returned function waits for it. Nothing to do when PREFECT_API_URL is set.
+
+    The flow must not run before the wait: Prefect marks the server as running before it answers."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            SubprocessASGIServer().start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the waiter
+            errors.append(exc)
+
+    thread = threading.Thread(target=start, name="prefect-ephemeral-api", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    return wait
 
 
 def flows_dir() -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -42,6 +42,13 @@ from ingest.store.models import (
 )
 from ingest.urls import canonicalize, choose_canonical
 
+
+def _run(s: Session, statement: Any) -> Any:
+    """Execute on the session's connection as plain Core: same transaction and savepoints, without the
+    ORM's per-statement bulk-persistence machinery (it cost more CPU than SQLite's own work here)."""
+    return s.connection().execute(statement)
+
+
 # --- runs -----------------------------------------------------------------------------------------
 
 def start_run(engine: Engine, kind: str, parameters: dict[str, Any] | None = None, *,
@@ -59,7 +66,7 @@ def start_run(engine: Engine, kind: str, parameters: dict[str, Any] | None = Non
 def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any] | None = None,
                error: str | None = None) -> None:
     with write_session(engine) as s:
-        s.execute(update(Run).where(Run.id == run_id).values(  # type: ignore[arg-type]
+        _run(s, update(Run).where(Run.id == run_id).values(  # type: ignore[arg-type]
             status=status, finished_at=utcnow(), summary=summary, error=error))
 
 
@@ -69,12 +76,12 @@ def ensure_sources(engine: Engine, sources: Sequence[SourceConfig]) -> dict[str,
     """Rows for the configured sources (created once, feed URL and language kept in step)."""
     with write_session(engine) as s:
         for src in sources:
-            s.execute(insert_ignore(engine, Source).values(
+            _run(s, insert_ignore(engine, Source).values(
                 name=src.name, feed_url=src.feed, language=src.language, created_at=utcnow(),
                 error_count=0).on_conflict_do_nothing(index_elements=["name"]))
-            s.execute(update(Source).where(Source.name == src.name)  # type: ignore[arg-type]
+            _run(s, update(Source).where(Source.name == src.name)  # type: ignore[arg-type]
                       .values(feed_url=src.feed, language=src.language))
-        rows = s.execute(select(Source.name, Source.id).where(
+        rows = _run(s, select(Source.name, Source.id).where(
             Source.name.in_([src.name for src in sources]))).all()  # type: ignore[attr-defined]
         return {name: sid for name, sid in rows}
 
@@ -87,9 +94,14 @@ def get_source(session: Session, source_id: int) -> Source:
 
 # --- fetches and blobs ----------------------------------------------------------------------------
 
+# Level 3: on the shared corpus it compresses HTML to 21% (level 6: 19%) for less than half the CPU,
+# and this runs on the same two cores as extraction.
+BLOB_ZLIB_LEVEL = 3
+
+
 def _put_blob(s: Session, body: bytes, sha256: str) -> None:
-    s.execute(insert_ignore(s.get_bind(), Blob).values(
-        sha256=sha256, size=len(body), compression="zlib", data=zlib.compress(body, 6),
+    _run(s, insert_ignore(s.get_bind(), Blob).values(
+        sha256=sha256, size=len(body), compression="zlib", data=zlib.compress(body, BLOB_ZLIB_LEVEL),
         created_at=utcnow()).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
@@ -109,15 +121,12 @@ def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | No
 
 def _insert_fetch(s: Session, rec: FetchRecord, *, kind: str, run_id: int | None, source_id: int | None,
                   blob: str | None) -> int:
-    row = Fetch(run_id=run_id, source_id=source_id, kind=kind, url=rec.url, final_url=rec.final_url,
-                redirects=list(rec.redirects), attempt=rec.attempt, status=rec.status, headers=rec.headers,
-                n_bytes=rec.n_bytes, sha256=rec.sha256, blob_sha256=blob, started_at=rec.started_at,
-                duration_ms=rec.duration_ms, error_kind=rec.error_kind.value if rec.error_kind else None,
-                error_detail=rec.error_detail)
-    s.add(row)
-    s.flush()
-    assert row.id is not None
-    return row.id
+    return int(_run(s, insert(Fetch).values(
+        run_id=run_id, source_id=source_id, kind=kind, url=rec.url, final_url=rec.final_url,
+        redirects=list(rec.redirects), attempt=rec.attempt, status=rec.status, headers=rec.headers,
+        n_bytes=rec.n_bytes, sha256=rec.sha256, blob_sha256=blob, started_at=rec.started_at,
+        duration_ms=rec.duration_ms, error_kind=rec.error_kind.value if rec.error_kind else None,
+        error_detail=rec.error_detail).returning(Fetch.id)).scalar_one())  # type: ignore[arg-type]
 
 
 def read_blob(s: Session, sha256: str) -> bytes | None:
@@ -142,14 +151,14 @@ def upsert_entries(s: Session, *, source_id: int, feed_url: str, feed_fetch_id: 
             last_seen_at=now, run_id=run_id, attempts=0,
             status="pending" if e.link else "failed",
             error_kind=None if e.link else "unsupported_url", error_detail=e.link_error)
-        inserted = s.execute(insert_ignore(s.get_bind(), Entry).values(**values)
+        inserted = _run(s, insert_ignore(s.get_bind(), Entry).values(**values)
                              .on_conflict_do_nothing(index_elements=["source_id", "entry_key"])
                              .returning(Entry.id)).scalar()
         if inserted is not None:
             new += 1
             unusable += e.link is None
         else:
-            s.execute(update(Entry).where(Entry.source_id == source_id, Entry.entry_key == e.key)  # type: ignore[arg-type]
+            _run(s, update(Entry).where(Entry.source_id == source_id, Entry.entry_key == e.key)  # type: ignore[arg-type]
                       .values(last_seen_at=now, updated_at=e.updated, title=e.title))
     return new, unusable
 
@@ -172,10 +181,13 @@ class StoredItem:
     url: str = ""
 
 
-def _alias(s: Session, url: str, article_id: int, kind: str) -> None:
-    s.execute(insert_ignore(s.get_bind(), UrlAlias).values(
-        url=url, article_id=article_id, kind=kind, created_at=utcnow()).on_conflict_do_nothing(
-        index_elements=["url"]))
+def _aliases(s: Session, urls: dict[str, str], article_id: int) -> None:
+    """Record URL variants (url -> kind) leading to an article; the first writer of a URL wins."""
+    if urls:
+        now = utcnow()
+        _run(s, insert_ignore(s.get_bind(), UrlAlias).values([
+            {"url": url, "article_id": article_id, "kind": kind, "created_at": now} for url, kind in urls.items()
+        ]).on_conflict_do_nothing(index_elements=["url"]))
 
 
 def lookup_aliases(s: Session, urls: Iterable[str]) -> dict[str, int]:
@@ -183,13 +195,13 @@ def lookup_aliases(s: Session, urls: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for i in range(0, len(urls), 500):
         chunk = urls[i:i + 500]
-        found.update(s.execute(select(UrlAlias.url, UrlAlias.article_id).where(
+        found.update(_run(s, select(UrlAlias.url, UrlAlias.article_id).where(
             UrlAlias.url.in_(chunk))).all())  # type: ignore[attr-defined]
     return found
 
 
 def _set_entries(s: Session, entry_ids: Sequence[int], **values: Any) -> None:
-    s.execute(update(Entry).where(Entry.id.in_(entry_ids)).values(**values))  # type: ignore[union-attr]
+    _run(s, update(Entry).where(Entry.id.in_(entry_ids)).values(**values))  # type: ignore[union-attr]
 
 
 def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: int, now: datetime,
@@ -221,25 +233,23 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
     if article_id is not None:
         status = _refresh_known(s, article_id, ex, final_url, text_sha, fetch_id, blob, run_id, now)
     else:
-        owner = s.execute(select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar()
+        owner = _run(s, select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar()
         if owner is not None:
             article_id, status = owner, "duplicate"
         else:
-            feed_dates = s.execute(select(Entry.published_at).where(
+            feed_dates = _run(s, select(Entry.published_at).where(
                 Entry.id.in_(o.entry_ids), Entry.published_at.is_not(None))).scalars().all()  # type: ignore[union-attr]
             article_id, status = _insert_article(s, ex, canonical, final_url, text_sha, fetch_id, blob,
                                                  source_id, run_id, now,
                                                  best_published(ex.published, min(feed_dates, default=None)))
-    for url in variants:
-        _alias(s, url, article_id, "canonical" if url == canonical and status == "new" else
-               "duplicate" if status == "duplicate" else "fetched")
+    _aliases(s, {url: "canonical" if url == canonical and status == "new" else
+                 "duplicate" if status == "duplicate" else "fetched" for url in sorted(variants)}, article_id)
     add_tags(s, article_id, entry_categories(s, o.entry_ids), "feed")
     if status in ("new", "updated"):
         add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
-    _bump_attempts(s, o.entry_ids)
     _set_entries(s, o.entry_ids, status="duplicate" if status == "duplicate" else "archived",
                  article_id=article_id, page_fetch_id=fetch_id, error_kind=None, error_detail=None,
-                 next_attempt_at=None)
+                 next_attempt_at=None, attempts=Entry.attempts + 1)
     return StoredItem(status, article_id, None, o.link)
 
 
@@ -252,18 +262,18 @@ def tag_slug(label: str) -> str:
 def add_tags(s: Session, article_id: int, labels: Iterable[str], origin: str, *,
              rule_version: str | None = None, score: float | None = None) -> None:
     now = utcnow()
-    for label in labels:
-        slug = tag_slug(label)
-        if slug:
-            s.execute(insert_ignore(s.get_bind(), ArticleTag).values(
-                article_id=article_id, tag=slug, label=label.strip()[:500], origin=origin,
-                rule_version=rule_version, score=score, created_at=now).on_conflict_do_nothing(
-                index_elements=["article_id", "tag", "origin"]))
+    rows = {tag_slug(label): label.strip()[:500] for label in labels}
+    rows.pop("", None)
+    if rows:  # one multi-row statement: this runs for every stored page
+        _run(s, insert_ignore(s.get_bind(), ArticleTag).values([
+            {"article_id": article_id, "tag": slug, "label": label, "origin": origin,
+             "rule_version": rule_version, "score": score, "created_at": now} for slug, label in rows.items()
+        ]).on_conflict_do_nothing(index_elements=["article_id", "tag", "origin"]))
 
 
 def entry_categories(s: Session, entry_ids: Sequence[int]) -> list[str]:
     cats: list[str] = []
-    for row in s.execute(select(Entry.categories).where(Entry.id.in_(entry_ids))).scalars():  # type: ignore[union-attr]
+    for row in _run(s, select(Entry.categories).where(Entry.id.in_(entry_ids))).scalars():  # type: ignore[union-attr]
         cats.extend(row or [])
     return cats
 
@@ -276,16 +286,17 @@ def _safe_canon(url: str) -> str | None:
 
 
 def _bump_attempts(s: Session, entry_ids: Sequence[int]) -> int:
-    s.execute(update(Entry).where(Entry.id.in_(entry_ids)).values(attempts=Entry.attempts + 1))  # type: ignore[union-attr]
-    return int(s.execute(select(Entry.attempts).where(Entry.id == entry_ids[0])).scalar() or 1)
+    _run(s, update(Entry).where(Entry.id.in_(entry_ids)).values(attempts=Entry.attempts + 1))  # type: ignore[union-attr]
+    return int(_run(s, select(Entry.attempts).where(Entry.id == entry_ids[0])).scalar() or 1)
 
 
-def _extraction_row(ex: Extraction, url: str, article_id: int, fetch_id: int | None, blob: str | None,
-                    run_id: int | None, text_sha: str, now: datetime) -> ExtractionRow:
-    return ExtractionRow(
+def _insert_extraction(s: Session, ex: Extraction, url: str, article_id: int, fetch_id: int | None,
+                       blob: str | None, run_id: int | None, text_sha: str, now: datetime) -> int:
+    return int(_run(s, insert(ExtractionRow).values(
         article_id=article_id, fetch_id=fetch_id, blob_sha256=blob, run_id=run_id, extractor=ex.extractor,
         extractor_version=ex.extractor_version, options=dict(ex.options), created_at=now, url=url,
-        title=ex.title, text=ex.text, content_sha256=text_sha, meta=extraction_meta(ex))
+        title=ex.title, text=ex.text, content_sha256=text_sha, meta=extraction_meta(ex),
+    ).returning(ExtractionRow.id)).scalar_one())  # type: ignore[arg-type]
 
 
 def extraction_meta(ex: Extraction) -> dict[str, Any]:
@@ -302,22 +313,20 @@ def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, 
                   authors=list(ex.authors), published_at=published, language=ex.language,
                   sitename=ex.sitename, description=ex.description, content_sha256=text_sha,
                   text_chars=len(ex.text), first_seen_at=now, fetched_at=now, updated_at=now, run_id=run_id)
-    inserted = s.execute(insert_ignore(s.get_bind(), Article).values(**values)
+    inserted = _run(s, insert_ignore(s.get_bind(), Article).values(**values)
                          .on_conflict_do_nothing(index_elements=["canonical_url"]).returning(Article.id)).scalar()
     if inserted is None:  # a concurrent run stored this canonical URL first
-        winner = s.execute(select(Article.id).where(Article.canonical_url == canonical)).scalar_one()
+        winner = _run(s, select(Article.id).where(Article.canonical_url == canonical)).scalar_one()
         return winner, _refresh_known(s, winner, ex, final_url, text_sha, fetch_id, blob, run_id, now)
-    claimed = s.execute(insert_ignore(s.get_bind(), TextHash).values(
+    claimed = _run(s, insert_ignore(s.get_bind(), TextHash).values(
         sha256=text_sha, article_id=inserted, created_at=now).on_conflict_do_nothing(
         index_elements=["sha256"]).returning(TextHash.article_id)).scalar()
     if claimed is None:  # the same text was archived under another URL meanwhile
-        s.execute(Article.__table__.delete().where(Article.id == inserted))  # type: ignore[attr-defined]
-        owner = s.execute(select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar_one()
+        _run(s, Article.__table__.delete().where(Article.id == inserted))  # type: ignore[attr-defined]
+        owner = _run(s, select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar_one()
         return owner, "duplicate"
-    row = _extraction_row(ex, final_url, inserted, fetch_id, blob, run_id, text_sha, now)
-    s.add(row)
-    s.flush()
-    s.execute(update(Article).where(Article.id == inserted).values(current_extraction_id=row.id))  # type: ignore[arg-type]
+    extraction_id = _insert_extraction(s, ex, final_url, inserted, fetch_id, blob, run_id, text_sha, now)
+    _run(s, update(Article).where(Article.id == inserted).values(current_extraction_id=extraction_id))  # type: ignore[arg-type]
     return inserted, "new"
 
 
@@ -325,17 +334,15 @@ def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_s
                    blob: str | None, run_id: int | None, now: datetime) -> str:
     """A known article fetched again: identical text changes nothing; changed text is a new extraction
     that becomes current (the previous one stays, so nothing is overwritten)."""
-    current = s.execute(select(Article.content_sha256).where(Article.id == article_id)).scalar_one()
+    current = _run(s, select(Article.content_sha256).where(Article.id == article_id)).scalar_one()
     if current == text_sha:
         return "unchanged"
-    row = _extraction_row(ex, url, article_id, fetch_id, blob, run_id, text_sha, now)
-    s.add(row)
-    s.flush()
-    s.execute(insert_ignore(s.get_bind(), TextHash).values(
+    extraction_id = _insert_extraction(s, ex, url, article_id, fetch_id, blob, run_id, text_sha, now)
+    _run(s, insert_ignore(s.get_bind(), TextHash).values(
         sha256=text_sha, article_id=article_id, created_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
-    s.execute(update(Article).where(Article.id == article_id).values(  # type: ignore[arg-type]
+    _run(s, update(Article).where(Article.id == article_id).values(  # type: ignore[arg-type]
         title=ex.title, text=ex.text, content_sha256=text_sha, text_chars=len(ex.text), fetched_at=now,
-        updated_at=now, current_extraction_id=row.id))
+        updated_at=now, current_extraction_id=extraction_id))
     return "updated"
 
 
