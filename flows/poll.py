@@ -21,7 +21,7 @@ from ingest.config import load_config, resolve_database_url
 from ingest.report import summary_markdown, summary_rows
 from ingest.runtime import shared_extractor
 from ingest.store import archive
-from ingest.store.db import open_archive
+from ingest.store.db import open_archive, redacted
 
 
 @task(name="poll-feed", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
@@ -46,7 +46,8 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
     selected = config.select(sources)
     engine = open_archive(resolve_database_url(database_url, config))
     run_id = archive.start_run(
-        engine, "poll", {"config_path": config_path, "sources": list(sources or []), "database_url": None},
+        engine, "poll", {"config_path": config_path, "sources": list(sources or []),
+                         "database_url": redacted(database_url) if database_url else None},
         flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
         flow_name=runtime.flow_run.flow_name, deployment=runtime.deployment.name)
     reports: list[pipeline.SourceReport] = []

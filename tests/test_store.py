@@ -295,3 +295,10 @@ def test_queries(db) -> None:
         st = stats(s)
         assert (st["articles"], st["entries"], st["entries_by_status"]) == (1, 1, {"archived": 1})
         assert sources_status(s)[0]["articles"] == 1
+
+
+def test_redacted_url_hides_the_password() -> None:
+    from ingest.store.db import redacted
+
+    assert redacted("postgresql://u:secret@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
+    assert redacted("sqlite:///data/archive.db") == "sqlite:///data/archive.db"

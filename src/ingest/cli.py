@@ -110,9 +110,9 @@ def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_jso
     wait_for_prefect()
     try:
         summary = flow(config_path=config_path, sources=list(sources) or None, database_url=database_url)
-    except IngestError:
-        raise
-    except Exception as exc:
+    except (ConfigError, UsageError, DatabaseError):
+        raise  # exit 2, one line, from entry()
+    except Exception as exc:  # the run itself failed (its row in `runs` says why)
         _fail(f"poll run failed: {type(exc).__name__}: {exc}", 1)
     if as_json:
         _json_line(summary)

@@ -40,6 +40,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def redacted(url: str) -> str:
+    """The URL with its password hidden, for logs and run records."""
+    return _display(normalize_url(url))
+
+
 def _display(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)

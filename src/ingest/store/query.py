@@ -170,7 +170,7 @@ def sources_status(s: Session) -> list[dict[str, Any]]:
     out = []
     for src in s.execute(select(Source).order_by(Source.name)).scalars():
         state = ("never polled" if src.last_polled_at is None else
-                 "healthy" if src.error_count == 0 else f"failing since {iso(src.failing_since)}")
+                 "healthy" if src.error_count == 0 else f"failing since {(iso(src.failing_since) or '')[:19]}Z")
         out.append({"source": src.name, "feed_url": src.feed_url, "state": state,
                     "last_polled_at": iso(src.last_polled_at), "last_status": src.last_status,
                     "last_success_at": iso(src.last_success_at), "error_kind": src.error_kind,
