@@ -7,14 +7,17 @@ outcome is stored inside its own SAVEPOINT so one bad item cannot undo the rest 
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -43,10 +46,30 @@ from ingest.store.models import (
 from ingest.urls import canonicalize, choose_canonical
 
 
-def _run(s: Session, statement: Any) -> Any:
+def _run(s: Session, statement: Any, params: Any = None) -> Any:
     """Execute on the session's connection as plain Core: same transaction and savepoints, without the
     ORM's per-statement bulk-persistence machinery (it cost more CPU than SQLite's own work here)."""
-    return s.connection().execute(statement)
+    return s.connection().execute(statement, params)
+
+
+@functools.cache
+def _prepared(dialect: str) -> SimpleNamespace:
+    """The hot path's INSERTs, built once per dialect and executed with parameters: building a
+    statement per row (coercing every value) cost more CPU than the database's work."""
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    fetches, extractions = Fetch.__table__, ExtractionRow.__table__  # type: ignore[attr-defined]
+    return SimpleNamespace(
+        blob=ins(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"]),  # type: ignore[attr-defined]
+        fetch=insert(fetches).returning(fetches.c.id),
+        extraction=insert(extractions).returning(extractions.c.id),
+        alias=ins(UrlAlias.__table__).on_conflict_do_nothing(index_elements=["url"]),  # type: ignore[attr-defined]
+        tag=ins(ArticleTag.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["article_id", "tag", "origin"]),
+    )
+
+
+def _stmt(s: Session) -> SimpleNamespace:
+    return _prepared(s.get_bind().dialect.name)
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -100,9 +123,8 @@ BLOB_ZLIB_LEVEL = 3
 
 
 def _put_blob(s: Session, body: bytes, sha256: str) -> None:
-    _run(s, insert_ignore(s.get_bind(), Blob).values(
-        sha256=sha256, size=len(body), compression="zlib", data=zlib.compress(body, BLOB_ZLIB_LEVEL),
-        created_at=utcnow()).on_conflict_do_nothing(index_elements=["sha256"]))
+    _run(s, _stmt(s).blob, {"sha256": sha256, "size": len(body), "compression": "zlib",
+                            "data": zlib.compress(body, BLOB_ZLIB_LEVEL), "created_at": utcnow()})
 
 
 def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | None,
@@ -121,12 +143,12 @@ def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | No
 
 def _insert_fetch(s: Session, rec: FetchRecord, *, kind: str, run_id: int | None, source_id: int | None,
                   blob: str | None) -> int:
-    return int(_run(s, insert(Fetch).values(
+    return int(_run(s, _stmt(s).fetch, dict(
         run_id=run_id, source_id=source_id, kind=kind, url=rec.url, final_url=rec.final_url,
         redirects=list(rec.redirects), attempt=rec.attempt, status=rec.status, headers=rec.headers,
         n_bytes=rec.n_bytes, sha256=rec.sha256, blob_sha256=blob, started_at=rec.started_at,
         duration_ms=rec.duration_ms, error_kind=rec.error_kind.value if rec.error_kind else None,
-        error_detail=rec.error_detail).returning(Fetch.id)).scalar_one())  # type: ignore[arg-type]
+        error_detail=rec.error_detail)).scalar_one())
 
 
 def read_blob(s: Session, sha256: str) -> bytes | None:
@@ -185,9 +207,8 @@ def _aliases(s: Session, urls: dict[str, str], article_id: int) -> None:
     """Record URL variants (url -> kind) leading to an article; the first writer of a URL wins."""
     if urls:
         now = utcnow()
-        _run(s, insert_ignore(s.get_bind(), UrlAlias).values([
-            {"url": url, "article_id": article_id, "kind": kind, "created_at": now} for url, kind in urls.items()
-        ]).on_conflict_do_nothing(index_elements=["url"]))
+        _run(s, _stmt(s).alias, [{"url": url, "article_id": article_id, "kind": kind, "created_at": now}
+                                 for url, kind in urls.items()])
 
 
 def lookup_aliases(s: Session, urls: Iterable[str]) -> dict[str, int]:
@@ -265,10 +286,9 @@ def add_tags(s: Session, article_id: int, labels: Iterable[str], origin: str, *,
     rows = {tag_slug(label): label.strip()[:500] for label in labels}
     rows.pop("", None)
     if rows:  # one multi-row statement: this runs for every stored page
-        _run(s, insert_ignore(s.get_bind(), ArticleTag).values([
-            {"article_id": article_id, "tag": slug, "label": label, "origin": origin,
-             "rule_version": rule_version, "score": score, "created_at": now} for slug, label in rows.items()
-        ]).on_conflict_do_nothing(index_elements=["article_id", "tag", "origin"]))
+        _run(s, _stmt(s).tag, [{"article_id": article_id, "tag": slug, "label": label, "origin": origin,
+                               "rule_version": rule_version, "score": score, "created_at": now}
+                              for slug, label in rows.items()])
 
 
 def entry_categories(s: Session, entry_ids: Sequence[int]) -> list[str]:
@@ -292,11 +312,11 @@ def _bump_attempts(s: Session, entry_ids: Sequence[int]) -> int:
 
 def _insert_extraction(s: Session, ex: Extraction, url: str, article_id: int, fetch_id: int | None,
                        blob: str | None, run_id: int | None, text_sha: str, now: datetime) -> int:
-    return int(_run(s, insert(ExtractionRow).values(
+    return int(_run(s, _stmt(s).extraction, dict(
         article_id=article_id, fetch_id=fetch_id, blob_sha256=blob, run_id=run_id, extractor=ex.extractor,
         extractor_version=ex.extractor_version, options=dict(ex.options), created_at=now, url=url,
         title=ex.title, text=ex.text, content_sha256=text_sha, meta=extraction_meta(ex),
-    ).returning(ExtractionRow.id)).scalar_one())  # type: ignore[arg-type]
+    )).scalar_one())
 
 
 def extraction_meta(ex: Extraction) -> dict[str, Any]:
