@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -310,7 +310,9 @@ def parse_day(value: str | datetime) -> datetime:
 
 def parse_range(since: str | datetime, until: str | datetime | None) -> tuple[datetime, datetime]:
     start = parse_day(since)
-    end = parse_day(until) if until else utcnow()
+    # No --until: the end of today (UTC), so that re-running the same command today finds the same
+    # windows (and their checkpoints) instead of a new, slightly later range.
+    end = parse_day(until) if until else datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC)
     if start >= end:
         raise UsageError("--since must be before --until")
     return start, end

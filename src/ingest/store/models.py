@@ -271,7 +271,7 @@ class BackfillCheckpoint(SQLModel, table=True):
                                        name="uq_backfill_window"),)
     id: int | None = Field(default=None, primary_key=True)
     source_id: int = Field(foreign_key="sources.id")
-    via: str = Field(max_length=64)  # sitemap | feed | urls:<file name>
+    via: str = Field(sa_column=Column(Text, nullable=False))  # sitemap | feed | urls:<file>
     window_start: datetime = _dt(nullable=False)
     window_end: datetime = _dt(nullable=False)
     status: str = Field(default="pending", max_length=16)  # pending | done

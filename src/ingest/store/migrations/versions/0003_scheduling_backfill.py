@@ -31,7 +31,7 @@ def upgrade() -> None:
     op.create_table('backfill_checkpoints',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source_id', sa.Integer(), nullable=False),
-    sa.Column('via', sa.String(length=64), nullable=False),
+    sa.Column('via', sa.Text(), nullable=False),
     sa.Column('window_start', sa.DateTime(), nullable=False),
     sa.Column('window_end', sa.DateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
