@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sites import backfill_site
 from sqlalchemy import func, select, update
 
 from ingest import backfill as bf
@@ -20,7 +21,6 @@ from ingest.pipeline import PollContext
 from ingest.sitemaps import parse_sitemap, robots_sitemaps
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.models import Article, BackfillCheckpoint, Entry
-from sites import backfill_site
 
 SPLIT = datetime(2025, 1, 1, tzinfo=UTC)
 SINCE, UNTIL = datetime(2000, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
