@@ -29,6 +29,7 @@ from ingest.pipeline import BATCH_SIZE, PollContext, SourceReport, WorkItem, pro
 from ingest.store import archive
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import BackfillCheckpoint, Entry, utcnow
+from ingest.store.retry import retry_transaction
 from ingest.urls import canonicalize
 
 VIAS = ("sitemap", "feed", "urls:FILE")
@@ -229,10 +230,13 @@ def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str,
         key = f"backfill:{canonical}"
         keys.append(key)
         entries.append((c.found_in, FeedEntry(key, None, c.url, None, None, None, (), c.date, None, ())))
-    with write_session(ctx.engine) as s:
-        for found_in, e in entries:
-            archive.upsert_entries(s, source_id=source_id, feed_url=found_in, feed_fetch_id=None, entries=[e],
-                                   run_id=ctx.run_id, now=now)
+    def upsert() -> None:
+        with write_session(ctx.engine) as s:
+            for found_in, e in entries:
+                archive.upsert_entries(s, source_id=source_id, feed_url=found_in, feed_fetch_id=None,
+                                       entries=[e], run_id=ctx.run_id, now=now)
+
+    retry_transaction(upsert)  # another backfill of this source may be inserting the same keys
     report = SourceReport(source.name)
     batches, sighted = _plan(ctx, source_id, keys, now)
     for batch in batches:
