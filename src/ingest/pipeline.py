@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from ingest import decide
+from ingest import decide, leases
 from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError
 from ingest.extract import ExtractorPool, ExtractResult, PageInput
@@ -31,6 +31,7 @@ from ingest.feeds import ParsedFeed, parse_feed
 from ingest.fetch import Fetcher, FetchResult
 from ingest.store import archive
 from ingest.store.db import read_session, write_session
+from ingest.store.hostslots import HostSlots
 from ingest.store.models import Entry, Source, utcnow
 from ingest.urls import canonicalize
 
@@ -94,7 +95,10 @@ class PollContext:
         self.extractor = extractor or ExtractorPool(config.extract)
         self._own_extractor = extractor is None
         self.extractor.start()  # before any HTTP client: forking after one can hang (FACTS.md)
-        self.fetcher = fetcher or Fetcher(config.fetch)
+        # per-host limits hold across every process sharing this archive (store/hostslots.py)
+        slots = HostSlots(engine, leases.new_owner("fetch"), config.fetch.per_host_concurrency,
+                          config.fetch.per_host_delay_s)
+        self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot)
         self._own_fetcher = fetcher is None
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
                                           thread_name_prefix="ingest-fetch")
