@@ -154,6 +154,15 @@ def test_team_path_then_serve(prefect_server: dict[str, str], demo_site_running:
                            window_days="366"))
         served = _deployment(env, "poll-feeds/poll-feeds")
         assert [s["parameters"] for s in served["schedules"]] == [{"due_only": True}]
+        # without a server, `ingest serve` materialises the scheduled runs itself (localscheduler.py)
+        from ingest.localscheduler import LocalScheduler
+
+        with httpx.Client(timeout=30) as client:
+            assert LocalScheduler(env["PREFECT_API_URL"], ["poll-feeds/poll-feeds"]).tick(client) == 1
+            runs = client.post(f"{env['PREFECT_API_URL']}/flow_runs/filter", json={
+                "deployments": {"id": {"any_": [served["id"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
+        assert len(runs) >= 4 and {r["parameters"]["due_only"] for r in runs} == {True}  # every 15 min, 1 h
     finally:
         serve.send_signal(signal.SIGTERM)
         code = serve.wait(60)

@@ -118,3 +118,26 @@ def test_a_poll_skips_a_source_another_run_holds(prefect_harness: None, demo_sit
     # scheduled (due only) right after: demo-europe is not due, demo-world is still held
     summary = load_flow("poll", "poll_feeds")(config_path=str(config), due_only=True)
     assert [(s["source"], s["feed_status"]) for s in summary["sources"]] == [("demo-world", "skipped")]
+
+
+def test_sources_show_health_error_kind_and_items_per_day(tmp_path: Path) -> None:
+    from ingest.store.query import sources_status
+
+    items = archived_items()
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    with LiveFeedSite() as site:
+        cfg = parse_config({"fetch": {"allow_private_networks": True, "per_host_delay_s": 0, "retries": 0},
+                            "sources": [{"name": "live", "feed": f"{site.base_url}/live.rss"},
+                                        {"name": "gone", "feed": f"{site.base_url}/gone.rss"}]})
+        engine = open_archive(db)
+        site.items = items[:7]
+        with pipeline.PollContext(cfg, engine, None) as ctx:
+            states = []
+            for _ in range(3):
+                for src in cfg.sources:
+                    pipeline.poll_source(ctx, src)
+                with read_session(engine) as s:
+                    states.append({r["source"]: r for r in sources_status(s)})
+    assert [st["gone"]["state"].split(" (")[0][:13] for st in states] == ["backing off", "backing off", "failing since"]
+    assert states[2]["gone"]["error_kind"] == "http_4xx" and states[2]["gone"]["error_count"] == 3
+    assert states[2]["live"]["state"] == "healthy" and states[2]["live"]["items_per_day"] == 1.0  # 7 in 7 days

@@ -258,12 +258,15 @@ def _plan(ctx: PollContext, source_id: int, keys: Sequence[str], now: datetime
                     if link and decide.is_due(status, at, now)]
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
-    if plan.link_known:
+    def resolve() -> None:
         with write_session(ctx.engine) as s:
             for entry_id, article_id in plan.link_known:
                 s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
                     status="archived", article_id=article_id, error_kind=None, error_detail=None,
                     next_attempt_at=None))
+
+    if plan.link_known:
+        retry_transaction(resolve)
     work = [WorkItem((eid,), link, canonical) for eid, link, canonical in plan.to_fetch]
     return [work[i:i + BATCH_SIZE] for i in range(0, len(work), BATCH_SIZE)], len(plan.link_known)
 

@@ -5,6 +5,7 @@ Registered on the main group by :mod:`ingest.cli` (kept apart so that module sta
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,20 +24,36 @@ DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
               help="Flow runs at once (late runs after downtime queue instead of piling up).")
 def serve(config_path: str, limit: int) -> None:
     """Serve the poll-feeds (scheduled) and backfill deployments in this process until Ctrl-C/SIGTERM."""
+    # A first start of the local API migrates its database (~20 s, more on a busy machine): wait for it.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from ingest.deployments import schedule_specs, serve_deployments
+    from ingest.runtime import prestart_prefect_api
     from ingest.store.db import open_archive
 
+    wait_for_prefect = prestart_prefect_api()
     config = load_config(config_path)
     open_archive(resolve_database_url(None, config)).dispose()  # schema problems surface here, as one line
     for problem in config.invalid_sources:
         click.echo(f"ingest: error: {problem} (source skipped)", err=True)
+    wait_for_prefect()
     deployments = serve_deployments(config, config_path)
     for spec in schedule_specs(config):
         click.echo(f"schedule {spec.slug}: {spec.cron} ({spec.timezone}) {spec.parameters}")
     from prefect import serve as prefect_serve
 
+    scheduler = None
+    if not os.environ.get("PREFECT_API_URL"):  # the local API has no scheduler service: be it
+        from prefect.server.api.server import SubprocessASGIServer
+
+        from ingest.localscheduler import LocalScheduler
+
+        scheduler = LocalScheduler(SubprocessASGIServer().api_url, ["poll-feeds/poll-feeds"]).start()
     # Prefect handles SIGINT and SIGTERM (graceful shutdown); schedules stay active for the next start.
-    prefect_serve(*deployments, pause_on_shutdown=False, limit=limit, print_starting_message=True)
+    try:
+        prefect_serve(*deployments, pause_on_shutdown=False, limit=limit, print_starting_message=True)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
     click.echo("ingest serve: stopped")
 
 

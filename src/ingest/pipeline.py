@@ -33,6 +33,7 @@ from ingest.store import archive
 from ingest.store.db import read_session, write_session
 from ingest.store.hostslots import HostSlots
 from ingest.store.models import Entry, Source, utcnow
+from ingest.store.retry import retry_transaction
 from ingest.urls import canonicalize
 
 BATCH_SIZE = 100  # pages per Prefect task run
@@ -218,7 +219,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 bad.append(entry_id)
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
-    if plan.link_known or bad:
+    def resolve() -> None:
         with write_session(ctx.engine) as s:
             for entry_id, article_id in plan.link_known:
                 s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
@@ -229,6 +230,9 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 s.execute(update(Entry).where(Entry.id.in_(bad)).values(  # type: ignore[union-attr]
                     status="failed", error_kind=ErrorKind.UNSUPPORTED_URL.value,
                     error_detail="link cannot be canonicalised", next_attempt_at=None))
+
+    if plan.link_known or bad:
+        retry_transaction(resolve)  # concurrent stores lock the same entries and tags in other orders
     groups: dict[str, list[tuple[int, str]]] = {}
     for entry_id, link, canonical in plan.to_fetch:
         groups.setdefault(canonical, []).append((entry_id, link))
