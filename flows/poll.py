@@ -8,6 +8,7 @@ when the run itself cannot proceed (bad configuration, unreachable archive).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
@@ -16,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ingest import pipeline
+from ingest import leases, pipeline, scheduling
 from ingest.config import load_config, resolve_database_url
 from ingest.report import summary_markdown, summary_rows
 from ingest.runtime import shared_extractor
@@ -37,8 +38,11 @@ def store_pages_task(ctx: pipeline.PollContext, source_id: int,
 
 @flow(name="poll-feeds", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
 def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None = None,
-               database_url: str | None = None) -> dict[str, Any]:
-    """Poll the configured feeds once: fetch, extract, deduplicate and archive every new article."""
+               database_url: str | None = None, due_only: bool = False) -> dict[str, Any]:
+    """Poll the configured feeds once: fetch, extract, deduplicate and archive every new article.
+
+    ``due_only`` (scheduled runs): only sources whose adaptive next poll time has come. Each source is
+    polled under a database lease; one another run holds is skipped and counted as ``skipped``."""
     logger = get_run_logger()
     config = load_config(config_path)
     for problem in config.invalid_sources:
@@ -51,9 +55,18 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
         flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
         flow_name=runtime.flow_run.flow_name, deployment=runtime.deployment.name)
     reports: list[pipeline.SourceReport] = []
+    claim: scheduling.Claim | None = None
     try:
         with pipeline.PollContext(config, engine, run_id, extractor=shared_extractor(config.extract)) as ctx:
-            feeds = {poll_feed_task.submit(ctx, src): src for src in selected}
+            claim = scheduling.claim_sources(
+                engine, selected, ctx.source_id, owner=leases.new_owner(f"poll-run-{run_id}"),
+                lease=timedelta(seconds=config.poll.lease_s), due_only=due_only)
+            for name in claim.skipped:
+                logger.warning("source %s skipped: another run is polling it (lease held)", name)
+                reports.append(pipeline.SourceReport(name, feed_status="skipped"))
+            if claim.not_due:
+                logger.info("%d sources not due yet: %s", len(claim.not_due), ", ".join(claim.not_due))
+            feeds = {poll_feed_task.submit(ctx, src): src for src in claim.claimed}
             batches = []
             for future in as_completed(list(feeds)):
                 stage = _stage_or_failure(ctx, future, feeds[future], logger)
@@ -69,6 +82,9 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
     except BaseException as exc:
         archive.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if claim is not None:
+            scheduling.release_all(engine, claim)
     reports.sort(key=lambda r: r.source)
     summary = pipeline.run_summary(reports, run_id, [str(p) for p in config.invalid_sources])
     archive.finish_run(engine, run_id, "completed", summary)
@@ -76,9 +92,10 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
                           description=f"ingest poll run {run_id}: per source outcome")
     create_markdown_artifact(summary_markdown(summary), key="poll-summary-text")
     totals = summary["totals"]
-    logger.info("run %s: %s new, %s updated, %s duplicate, %s unchanged, %s failed; %s of %s sources failed",
-                run_id, totals.get("new", 0), totals.get("updated", 0), totals.get("duplicate", 0),
-                totals.get("unchanged", 0), totals.get("failed", 0), totals["sources_failed"], len(reports))
+    logger.info("run %s: %s new, %s updated, %s duplicate, %s unchanged, %s failed; %s of %s sources failed,"
+                " %s skipped", run_id, totals.get("new", 0), totals.get("updated", 0), totals.get("duplicate", 0),
+                totals.get("unchanged", 0), totals.get("failed", 0), totals["sources_failed"], len(reports),
+                totals["sources_skipped"])
     return summary
 
 

@@ -278,7 +278,7 @@ def sources(db: str | None, config_path: str | None, as_json: bool) -> None:
     click.echo(format_table([{
         "source": r["source"], "state": r["state"], "last poll": (r["last_polled_at"] or "-")[:19],
         "status": r["last_status"] or "-", "error": r["error_kind"] or "-", "errors": r["error_count"],
-        "articles": r["articles"], "failed items": r["failed_items"],
+        "articles": r["articles"], "items/day": r["items_per_day"], "failed items": r["failed_items"],
         "next poll": (r["next_poll_at"] or "-")[:19]} for r in rows]) if rows else "no sources polled yet")
 
 
@@ -389,3 +389,6 @@ def entry() -> None:
             raise
         _fail(f"internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
               " (set INGEST_DEBUG=1 for the traceback)", 1)
+
+
+from ingest import cli_ops  # noqa: E402,F401  (registers serve, backfill, deployments)

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingest import PROJECT_URL, __version__
+from ingest.cron import cron_problem, timezone_problem
 from ingest.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///data/archive.db"
@@ -78,11 +79,31 @@ class ExtractSettings(_Strict):
         }
 
 
+def _valid_cron(value: str | None) -> str | None:
+    if value is not None and (problem := cron_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
+class PollSettings(_Strict):
+    """Adaptive polling bounds: a scheduled poll polls a source only when its next poll is due."""
+
+    interval_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 1800  # the first interval of a new source
+    min_interval_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 300
+    max_interval_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 6 * 3600
+    # How long one run may hold a source (against overlapping polls) before another run may take it.
+    lease_s: Annotated[int, Field(ge=60, le=86400)] = 3600
+
+
 class SourceConfig(_Strict):
     name: str
     feed: str
     language: str | None = None
     enabled: bool = True
+    # Cron expression of this source's own poll schedule (in the top-level timezone); else the default.
+    schedule: str | None = None
+
+    _schedule_is_cron = field_validator("schedule")(_valid_cron)
 
     @field_validator("name")
     @classmethod
@@ -108,6 +129,10 @@ class SourceConfig(_Strict):
 
 class Config(_Strict):
     database: str | None = None
+    # The default poll schedule (cron) and the time zone of every schedule (deployments, serve).
+    schedule: str = "*/15 * * * *"
+    timezone: str = "UTC"
+    poll: PollSettings = PollSettings()
     fetch: FetchSettings = FetchSettings()
     extract: ExtractSettings = ExtractSettings()
     sources: tuple[SourceConfig, ...] = ()
@@ -116,6 +141,22 @@ class Config(_Strict):
     invalid_sources: tuple[ConfigError, ...] = Field(default=(), exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    _schedule_is_cron = field_validator("schedule")(_valid_cron)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if problem := timezone_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("poll")
+    @classmethod
+    def _bounds_ordered(cls, value: PollSettings) -> PollSettings:
+        if not value.min_interval_s <= value.interval_s <= value.max_interval_s:
+            raise ValueError("needs min_interval_s <= interval_s <= max_interval_s")
+        return value
 
     def select(self, names: list[str] | tuple[str, ...] | None) -> tuple[SourceConfig, ...]:
         """The enabled sources, or exactly the named ones (disabled or not); unknown names are errors."""

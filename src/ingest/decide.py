@@ -82,3 +82,66 @@ def plan_entries(due_entries: Iterable[tuple[int, str, str]], known_urls: Mappin
         else:
             fetch.append((entry_id, link, canonical))
     return EntryPlan(tuple(known), tuple(fetch))
+
+
+# --- adaptive polling -----------------------------------------------------------------------------
+
+SPEED_UP = 0.5  # the interval halves while new items keep coming …
+SLOW_DOWN = 1.5  # … and grows by half each time the feed is unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class PollBounds:
+    interval: timedelta  # a new source's first interval
+    minimum: timedelta
+    maximum: timedelta
+
+
+def adapt_interval(previous: timedelta | None, new_items: int, bounds: PollBounds) -> timedelta:
+    """The next interval from how the feed changed: shorter after new items, longer when unchanged,
+    always within [minimum, maximum]."""
+    current = previous or bounds.interval
+    nxt = current * (SPEED_UP if new_items > 0 else SLOW_DOWN)
+    return min(bounds.maximum, max(bounds.minimum, nxt))
+
+
+def cache_max_age_s(cache_control: str | None) -> int | None:
+    """``max-age`` (or ``s-maxage``) of a Cache-Control header, in seconds."""
+    best: int | None = None
+    for part in (cache_control or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() in ("max-age", "s-maxage") and value.strip().strip('"').isdigit():
+            best = max(best or 0, int(value.strip().strip('"')))
+    return best
+
+
+def next_poll_adaptive(now: datetime, interval: timedelta, bounds: PollBounds, *, ttl_s: int | None = None,
+                       update_period_s: int | None = None, max_age_s: int | None = None,
+                       retry_after_s: float | None = None) -> datetime:
+    """When to poll next after a successful poll. The publisher's hints (RSS ttl, sy:updatePeriod,
+    Cache-Control max-age) say "not more often than": they lengthen the adapted interval, but never
+    beyond the configured maximum, so a bogus hint cannot silence a source. Retry-After always wins."""
+    hint = max(ttl_s or 0, update_period_s or 0, max_age_s or 0)
+    delay = min(bounds.maximum, max(interval, timedelta(seconds=hint)))
+    if retry_after_s:
+        delay = max(delay, timedelta(seconds=retry_after_s))
+    return now + delay
+
+
+def source_is_due(next_poll_at: datetime | None, now: datetime) -> bool:
+    """A source never polled, or whose planned poll time has come (a missed one is simply overdue)."""
+    return next_poll_at is None or next_poll_at <= now
+
+
+def source_state(last_polled_at: datetime | None, error_count: int, failing_since: datetime | None,
+                 next_poll_at: datetime | None) -> str:
+    """healthy | backing off (n failed polls, next …) | failing since … (three or more in a row)."""
+    if last_polled_at is None:
+        return "never polled"
+    if error_count == 0:
+        return "healthy"
+    when = next_poll_at.strftime("%Y-%m-%d %H:%M") if next_poll_at else "-"
+    if error_count < 3:
+        return f"backing off ({error_count} failed, next {when})"
+    since = failing_since.strftime("%Y-%m-%d %H:%M") if failing_since else "-"
+    return f"failing since {since} ({error_count} failed, next {when})"

@@ -189,7 +189,8 @@ class Fetcher:
 
     def __init__(self, settings: FetchSettings, *, resolver: Resolver | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 allowed_addresses: Collection[str] = ()) -> None:
+                 allowed_addresses: Collection[str] = (),
+                 shared_slots: Callable[[str], contextlib.AbstractContextManager[object]] | None = None) -> None:
         self._settings = settings
         self._sleep = sleep
         self._policy = netguard.AddressPolicy(allow_private_networks=settings.allow_private_networks,
@@ -202,7 +203,7 @@ class Fetcher:
             timeout=httpx.Timeout(settings.timeout_s),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
-        self._politeness = Politeness(settings, sleep)
+        self._politeness = Politeness(settings, sleep, shared_slots)
         self._robots = RobotsCache(lambda u: self.fetch(u, kind="robots"), settings.user_agent)
 
     def close(self) -> None:

@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from ingest import decide
+from ingest import decide, leases
 from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError
 from ingest.extract import ExtractorPool, ExtractResult, PageInput
@@ -30,7 +31,9 @@ from ingest.feeds import ParsedFeed, parse_feed
 from ingest.fetch import Fetcher, FetchResult
 from ingest.store import archive
 from ingest.store.db import read_session, write_session
+from ingest.store.hostslots import HostSlots
 from ingest.store.models import Entry, Source, utcnow
+from ingest.store.retry import retry_transaction
 from ingest.urls import canonicalize
 
 BATCH_SIZE = 100  # pages per Prefect task run
@@ -93,7 +96,10 @@ class PollContext:
         self.extractor = extractor or ExtractorPool(config.extract)
         self._own_extractor = extractor is None
         self.extractor.start()  # before any HTTP client: forking after one can hang (FACTS.md)
-        self.fetcher = fetcher or Fetcher(config.fetch)
+        # per-host limits hold across every process sharing this archive (store/hostslots.py)
+        slots = HostSlots(engine, leases.new_owner("fetch"), config.fetch.per_host_concurrency,
+                          config.fetch.per_host_delay_s)
+        self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot)
         self._own_fetcher = fetcher is None
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
                                           thread_name_prefix="ingest-fetch")
@@ -131,6 +137,7 @@ def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
         assert state is not None
         etag, last_modified, old_sha, errors = state.etag, state.last_modified, state.body_sha256, state.error_count
         failing_since = state.failing_since
+        interval_s = state.poll_interval_s
     result = ctx.fetcher.fetch_feed(source.feed, etag=etag, last_modified=last_modified)
     now = utcnow()
     body_sha = result.records[-1].sha256 if result.records else None
@@ -158,8 +165,7 @@ def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
                           next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s))
         else:
             values.update(last_status=report.feed_status, last_success_at=now, error_kind=None,
-                          error_detail=None, error_count=0, failing_since=None,
-                          next_poll_at=decide.next_poll_after_success(now, parsed.ttl_s if parsed else None))
+                          error_detail=None, error_count=0, failing_since=None)
         if parsed is not None:
             report.entries_in_feed = len(parsed.entries)
             report.feed_warning = parsed.warning
@@ -174,11 +180,26 @@ def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
             if unusable:  # new entries without a usable link are failed items from the start
                 report.counts["failed"] += unusable
                 report.failures[ErrorKind.UNSUPPORTED_URL.value] += unusable
+        if error is None:  # adaptive: sooner while new items come, later while unchanged (decide.py)
+            values.update(_next_poll(ctx.config, now, interval_s, report.new_entries, parsed, result))
         s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
 
     work, sighted = _plan(ctx, source_id, now)
     report.counts["unchanged"] += sighted
     return FeedStage(report, source_id, work)
+
+
+def _next_poll(config: Config, now: Any, interval_s: int | None, new_items: int, parsed: ParsedFeed | None,
+               result: FetchResult) -> dict[str, Any]:
+    bounds = decide.PollBounds(timedelta(seconds=config.poll.interval_s),
+                               timedelta(seconds=config.poll.min_interval_s),
+                               timedelta(seconds=config.poll.max_interval_s))
+    interval = decide.adapt_interval(timedelta(seconds=interval_s) if interval_s else None, new_items, bounds)
+    at = decide.next_poll_adaptive(
+        now, interval, bounds, ttl_s=parsed.ttl_s if parsed else None,
+        update_period_s=parsed.update_period_s if parsed else None,
+        max_age_s=decide.cache_max_age_s(result.headers.get("cache-control")), retry_after_s=result.retry_after_s)
+    return {"poll_interval_s": int(interval.total_seconds()), "next_poll_at": at}
 
 
 def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], int]:
@@ -198,7 +219,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 bad.append(entry_id)
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
-    if plan.link_known or bad:
+    def resolve() -> None:
         with write_session(ctx.engine) as s:
             for entry_id, article_id in plan.link_known:
                 s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
@@ -209,6 +230,9 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 s.execute(update(Entry).where(Entry.id.in_(bad)).values(  # type: ignore[union-attr]
                     status="failed", error_kind=ErrorKind.UNSUPPORTED_URL.value,
                     error_detail="link cannot be canonicalised", next_attempt_at=None))
+
+    if plan.link_known or bad:
+        retry_transaction(resolve)  # concurrent stores lock the same entries and tags in other orders
     groups: dict[str, list[tuple[int, str]]] = {}
     for entry_id, link, canonical in plan.to_fetch:
         groups.setdefault(canonical, []).append((entry_id, link))
@@ -282,5 +306,6 @@ def run_summary(reports: Sequence[SourceReport], run_id: int | None,
         totals.update({k: r.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")})
         failures.update(r.failures)
     return {"run_id": run_id, "sources": [r.as_dict() for r in reports],
-            "totals": dict(totals) | {"sources_failed": sum(r.feed_status == "failed" for r in reports)},
+            "totals": dict(totals) | {"sources_failed": sum(r.feed_status == "failed" for r in reports),
+                                      "sources_skipped": sum(r.feed_status == "skipped" for r in reports)},
             "failures": dict(sorted(failures.items())), "config_errors": list(config_errors)}

@@ -14,7 +14,10 @@ from ingest.config import FetchSettings
 class Politeness:
     """Per-host concurrency and start spacing, and a global in-flight cap, across threads."""
 
-    def __init__(self, settings: FetchSettings, sleep: Callable[[float], None]) -> None:
+    def __init__(self, settings: FetchSettings, sleep: Callable[[float], None],
+                 shared: Callable[[str], contextlib.AbstractContextManager[object]] | None = None) -> None:
+        # shared: the cross-process limit (store/hostslots.py), taken inside the in-process one
+        self._shared = shared
         self._per_host = settings.per_host_concurrency
         self._delay = settings.per_host_delay_s
         self._sleep = sleep
@@ -36,4 +39,5 @@ class Politeness:
                 self._next_start[host] = start + self._delay
             if start > now:
                 self._sleep(start - now)
-            yield
+            with self._shared(host) if self._shared else contextlib.nullcontext():
+                yield

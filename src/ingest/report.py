@@ -18,7 +18,8 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"source": src["source"], "feed": feed, **{c: src.get(c, 0) for c in COUNT_COLUMNS},
                      "error kinds": _kinds(src.get("failures", {}))})
     totals = summary["totals"]
-    rows.append({"source": "TOTAL", "feed": f"{totals.get('sources_failed', 0)} failed",
+    skipped = f", {totals['sources_skipped']} skipped" if totals.get("sources_skipped") else ""
+    rows.append({"source": "TOTAL", "feed": f"{totals.get('sources_failed', 0)} failed{skipped}",
                  **{c: totals.get(c, 0) for c in COUNT_COLUMNS}, "error kinds": _kinds(summary["failures"])})
     return rows
 

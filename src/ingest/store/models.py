@@ -108,6 +108,10 @@ class Source(SQLModel, table=True):
     failing_since: datetime | None = _dt()
     next_poll_at: datetime | None = _dt()
     feed_warning: str | None = _text()
+    # scheduling (migration 0003): a lease against overlapping polls, and the adaptive interval
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_expires_at: datetime | None = _dt()
+    poll_interval_s: int | None = None
 
 
 class Blob(SQLModel, table=True):
@@ -257,3 +261,32 @@ class ArticleTag(SQLModel, table=True):
     rule_version: str | None = Field(default=None, max_length=64)
     score: float | None = None
     created_at: datetime = _dt(nullable=False)
+
+
+class BackfillCheckpoint(SQLModel, table=True):
+    """One date window of one backfill of one source: a ``done`` window is never redone."""
+
+    __tablename__ = "backfill_checkpoints"
+    __table_args__ = (UniqueConstraint("source_id", "via", "window_start", "window_end",
+                                       name="uq_backfill_window"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="sources.id")
+    via: str = Field(sa_column=Column(Text, nullable=False))  # sitemap | feed | urls:<file>
+    window_start: datetime = _dt(nullable=False)
+    window_end: datetime = _dt(nullable=False)
+    status: str = Field(default="pending", max_length=16)  # pending | done
+    urls: int = 0
+    summary: dict[str, Any] | None = _json()
+    run_id: int | None = Field(default=None, foreign_key="runs.id")
+    updated_at: datetime = _dt(nullable=False)
+
+
+class HostSlot(SQLModel, table=True):
+    """A request slot on one host, leased by whichever process (any worker) is fetching from it."""
+
+    __tablename__ = "host_slots"
+    host: str = Field(primary_key=True, max_length=255)
+    slot: int = Field(primary_key=True)
+    owner: str | None = Field(default=None, max_length=128)
+    expires_at: datetime | None = _dt()
+    last_start_at: datetime | None = _dt()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
+from ingest.decide import source_state
 from ingest.store.models import (
     Article,
     ArticleTag,
@@ -24,6 +25,8 @@ from ingest.store.models import (
 )
 from ingest.store.search import Filters, search, where_clauses
 from ingest.urls import canonicalize
+
+ITEMS_PER_DAY_WINDOW = timedelta(days=7)
 
 EXPORT_FIELDS = ("id", "url", "canonical_url", "source", "feed_urls", "title", "authors", "published_at",
                  "language", "text", "tags", "content_sha256", "fetched_at", "extractor", "extractor_version")
@@ -167,16 +170,20 @@ def sources_status(s: Session) -> list[dict[str, Any]]:
                               .group_by(Entry.source_id)).all())
     failed = dict(s.execute(select(Entry.source_id, func.count()).where(Entry.status == "failed")
                             .group_by(Entry.source_id)).all())
+    since = datetime.now(UTC) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
+    recent = dict(s.execute(select(Entry.source_id, func.count()).where(Entry.first_seen_at >= since)
+                            .group_by(Entry.source_id)).all())
     out = []
     for src in s.execute(select(Source).order_by(Source.name)).scalars():
-        state = ("never polled" if src.last_polled_at is None else
-                 "healthy" if src.error_count == 0 else f"failing since {(iso(src.failing_since) or '')[:19]}Z")
+        state = source_state(src.last_polled_at, src.error_count, src.failing_since, src.next_poll_at)
         out.append({"source": src.name, "feed_url": src.feed_url, "state": state,
                     "last_polled_at": iso(src.last_polled_at), "last_status": src.last_status,
                     "last_success_at": iso(src.last_success_at), "error_kind": src.error_kind,
                     "error_detail": src.error_detail, "error_count": src.error_count,
                     "articles": articles.get(src.id, 0), "failed_items": failed.get(src.id, 0),
-                    "next_poll_at": iso(src.next_poll_at), "feed_warning": src.feed_warning})
+                    "next_poll_at": iso(src.next_poll_at), "feed_warning": src.feed_warning,
+                    "items_per_day": round(recent.get(src.id, 0) / ITEMS_PER_DAY_WINDOW.days, 1),
+                    "poll_interval_s": src.poll_interval_s, "lease_owner": src.lease_owner})
     return out
 
 

@@ -1,0 +1,337 @@
+"""Backfills: find a source's past article URLs (sitemaps, a feed walked back in time, a file of URLs),
+split the range into date windows, and push each window's URLs through the same fetch -> extract ->
+store path as polls.
+
+Every URL becomes an entry of the source with the key ``backfill:<canonical URL>``, so the usual
+guarantees hold: the (source, key) constraint makes a re-run add nothing, an already archived URL is a
+sighting, and failed items are retried by later polls like any other entry. A checkpoint row per
+(source, via, window) makes a killed backfill resume at the first unfinished window, and a finished
+one a no-op (nothing is even discovered again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, select, update
+
+from ingest import decide, feedwalk, sitemaps
+from ingest.config import SourceConfig
+from ingest.errors import FeedParseError, UsageError
+from ingest.feeds import FeedEntry, parse_feed
+from ingest.fetch import Fetcher, FetchResult
+from ingest.pipeline import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
+from ingest.store import archive
+from ingest.store.db import insert_ignore, read_session, write_session
+from ingest.store.models import BackfillCheckpoint, Entry, utcnow
+from ingest.store.retry import retry_transaction
+from ingest.urls import canonicalize
+
+VIAS = ("sitemap", "feed", "urls:FILE")
+MAX_SITEMAPS = 500  # documents fetched per discovery, indexes included
+MAX_FEED_PAGES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def label(self) -> str:
+        return f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    url: str
+    date: datetime | None  # None: the source gave no date (the URL belongs to the whole range)
+    found_in: str  # the sitemap / feed page / file that listed it
+
+
+@dataclass
+class WindowReport:
+    window: str
+    status: str  # done | already done
+    urls: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def parse_via(via: str) -> tuple[str, str | None]:
+    if via in ("sitemap", "feed"):
+        return via, None
+    if via.startswith("urls:") and len(via) > 5:
+        return "urls", via[5:]
+    raise UsageError(f"--via must be sitemap, feed or urls:FILE, got {via!r}")
+
+
+def windows(since: datetime, until: datetime, days: int) -> list[Window]:
+    """[since, until) cut into windows of ``days`` days (the last one shorter), then the window of the
+    whole range, which holds the URLs that came without a date (all of a urls:FILE)."""
+    if since >= until:
+        raise UsageError("--since must be before --until")
+    if days < 1:
+        raise UsageError("the window must be at least one day")
+    out, start = [], since
+    while start < until:
+        end = min(until, start + timedelta(days=days))
+        out.append(Window(start, end))
+        start = end
+    whole = Window(since, until)
+    return out if whole in out else [*out, whole]
+
+
+def assign(candidates: Sequence[Candidate], wins: Sequence[Window]) -> dict[Window, list[Candidate]]:
+    """Dated URLs into their window; undated ones into the window spanning the whole range."""
+    whole = Window(min(w.start for w in wins), max(w.end for w in wins))
+    out: dict[Window, list[Candidate]] = {w: [] for w in wins}
+    seen: set[str] = set()
+    for c in candidates:
+        if c.url in seen:
+            continue
+        seen.add(c.url)
+        if c.date is None:
+            out.setdefault(whole, []).append(c)
+            continue
+        for w in wins:
+            if w != whole and w.start <= c.date < w.end:
+                out[w].append(c)
+                break
+    return out
+
+
+# --- discovery (network) --------------------------------------------------------------------------
+
+def _record(ctx: PollContext, source_id: int, result: FetchResult, kind: str) -> None:
+    with write_session(ctx.engine) as s:
+        archive.record_fetch(s, result, kind=kind, run_id=ctx.run_id, source_id=source_id, keep_body=False)
+
+
+def discover(ctx: PollContext, source: SourceConfig, source_id: int, via: str, since: datetime,
+             until: datetime) -> list[Candidate]:
+    kind, path = parse_via(via)
+    if kind == "urls":
+        assert path is not None
+        return read_url_file(path)
+    if kind == "sitemap":
+        return _discover_sitemaps(ctx, ctx.fetcher, source, source_id, since, until)
+    return _walk_feed(ctx, ctx.fetcher, source, source_id, since, until)
+
+
+def read_url_file(path: str) -> list[Candidate]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read URL file {path}: {exc.strerror or exc}") from None
+    return [Candidate(line.strip(), None, f"urls:{path}") for line in lines
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _discover_sitemaps(ctx: PollContext, fetcher: Fetcher, source: SourceConfig, source_id: int,
+                       since: datetime, until: datetime) -> list[Candidate]:
+    parts = urlsplit(source.feed)
+    root = f"{parts.scheme}://{parts.netloc}"
+    robots = fetcher.fetch(f"{root}/robots.txt", kind="robots")
+    _record(ctx, source_id, robots, "robots")
+    listed = sitemaps.robots_sitemaps(robots.body.decode("utf-8", "replace")) if robots.ok else []
+    queue, seen, out = list(listed or [f"{root}/sitemap.xml"]), set(), []
+    while queue and len(seen) < MAX_SITEMAPS:
+        url = queue.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        result = fetcher.fetch(url, kind="feed")
+        _record(ctx, source_id, result, "sitemap")
+        if not result.ok:
+            continue
+        try:
+            doc = sitemaps.parse_sitemap(result.body, ctx.config.fetch.max_bytes)
+        except sitemaps.SitemapError:
+            continue
+        # a child sitemap last modified before the range cannot list anything in it
+        queue += [c.loc for c in doc.children if c.date is None or c.date >= since]
+        out += [Candidate(u.loc, u.date, url) for u in doc.urls if sitemaps.in_range(u.date, since, until)]
+    return out
+
+
+def _walk_feed(ctx: PollContext, fetcher: Fetcher, source: SourceConfig, source_id: int,
+               since: datetime, until: datetime) -> list[Candidate]:
+    url: str | None = source.feed
+    page, seen_pages, seen_links, out = 1, set(), set(), []
+    while url and len(seen_pages) < MAX_FEED_PAGES and url not in seen_pages:
+        seen_pages.add(url)
+        result = fetcher.fetch_feed(url)
+        _record(ctx, source_id, result, "feed")
+        if not result.ok:
+            break  # e.g. the 404 after a WordPress feed's last page
+        try:
+            parsed = parse_feed(result.body, result.headers, result.final_url or url)
+        except FeedParseError:
+            break
+        fresh = [e for e in parsed.entries if e.link and e.link not in seen_links]
+        if not fresh:
+            break  # an empty page, or a server that ignores ?paged and repeats itself
+        for e in fresh:
+            seen_links.add(e.link)
+            if e.published is None or since <= e.published < until:
+                out.append(Candidate(e.link, e.published, url))  # type: ignore[arg-type]
+        dated = [e.published for e in fresh if e.published]
+        if dated and max(dated) < since:
+            break  # this page is entirely older than the range: so is everything before it
+        older = feedwalk.prev_archive(result.body, result.final_url or url)
+        if older is None:
+            page += 1
+            older = feedwalk.paged_url(source.feed, page)
+        url = older
+    return out
+
+
+# --- checkpoints and windows (store) --------------------------------------------------------------
+
+def open_windows(engine: Engine, source_id: int, via: str, wins: Sequence[Window]) -> list[Window]:
+    """Create the checkpoints (idempotently) and return the windows not yet done."""
+    now = utcnow()
+    with write_session(engine) as s:
+        for w in wins:
+            s.execute(insert_ignore(engine, BackfillCheckpoint).values(
+                source_id=source_id, via=via, window_start=w.start, window_end=w.end, status="pending", urls=0,
+                updated_at=now).on_conflict_do_nothing(
+                index_elements=["source_id", "via", "window_start", "window_end"]))
+    with read_session(engine) as s:
+        done = {(r.window_start, r.window_end) for r in s.execute(select(BackfillCheckpoint).where(
+            BackfillCheckpoint.source_id == source_id, BackfillCheckpoint.via == via,
+            BackfillCheckpoint.status == "done")).scalars()}
+    return [w for w in wins if (w.start, w.end) not in done]
+
+
+def _finish_window(engine: Engine, source_id: int, via: str, w: Window, urls: int, counts: dict[str, int],
+                   run_id: int | None) -> None:
+    with write_session(engine) as s:
+        s.execute(update(BackfillCheckpoint).where(
+            BackfillCheckpoint.source_id == source_id, BackfillCheckpoint.via == via,
+            BackfillCheckpoint.window_start == w.start, BackfillCheckpoint.window_end == w.end,
+        ).values(status="done", urls=urls, summary=counts, run_id=run_id, updated_at=utcnow()))
+
+
+def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str, w: Window,
+               candidates: Sequence[Candidate]) -> WindowReport:
+    """Store the window's URLs as entries, then fetch/extract/store the ones not archived yet."""
+    now = utcnow()
+    entries, keys = [], []
+    for c in candidates:
+        try:
+            canonical = canonicalize(c.url)
+        except ValueError:
+            continue
+        key = f"backfill:{canonical}"
+        keys.append(key)
+        entries.append((c.found_in, FeedEntry(key, None, c.url, None, None, None, (), c.date, None, ())))
+    def upsert() -> None:
+        with write_session(ctx.engine) as s:
+            for found_in, e in entries:
+                archive.upsert_entries(s, source_id=source_id, feed_url=found_in, feed_fetch_id=None,
+                                       entries=[e], run_id=ctx.run_id, now=now)
+
+    retry_transaction(upsert)  # another backfill of this source may be inserting the same keys
+    report = SourceReport(source.name)
+    batches, sighted = _plan(ctx, source_id, keys, now)
+    for batch in batches:
+        report.add(process_batch(ctx, source_id, batch))
+    counts = {k: report.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")}
+    counts["unchanged"] += sighted  # already archived (by a poll or another source): a sighting
+    _finish_window(ctx.engine, source_id, via, w, len(keys), counts, ctx.run_id)
+    return WindowReport(w.label(), "done", len(keys), counts)
+
+
+def _plan(ctx: PollContext, source_id: int, keys: Sequence[str], now: datetime
+          ) -> tuple[list[list[WorkItem]], int]:
+    due: list[tuple[int, str, str]] = []
+    with read_session(ctx.engine) as s:
+        for i in range(0, len(keys), 500):
+            rows = s.execute(select(Entry.id, Entry.link, Entry.status, Entry.next_attempt_at).where(
+                Entry.source_id == source_id, Entry.entry_key.in_(keys[i:i + 500]))).all()  # type: ignore[attr-defined]
+            due += [(eid, link, canonicalize(link)) for eid, link, status, at in rows
+                    if link and decide.is_due(status, at, now)]
+        known = archive.lookup_aliases(s, (c for _, _, c in due))
+    plan = decide.plan_entries(due, known)
+    def resolve() -> None:
+        with write_session(ctx.engine) as s:
+            for entry_id, article_id in plan.link_known:
+                s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
+                    status="archived", article_id=article_id, error_kind=None, error_detail=None,
+                    next_attempt_at=None))
+
+    if plan.link_known:
+        retry_transaction(resolve)
+    work = [WorkItem((eid,), link, canonical) for eid, link, canonical in plan.to_fetch]
+    return [work[i:i + BATCH_SIZE] for i in range(0, len(work), BATCH_SIZE)], len(plan.link_known)
+
+
+def run_backfill(ctx: PollContext, source: SourceConfig, via: str, since: datetime, until: datetime,
+                 window_days: int = 7, on_window: Callable[[WindowReport], None] | None = None,
+                 on_plan: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The whole backfill of one source, sequentially (the flow maps windows onto tasks)."""
+    source_id = ctx.source_id(source)
+    wins = windows(since, until, window_days)
+    todo = open_windows(ctx.engine, source_id, via, wins)
+    reports: list[WindowReport] = []
+    if todo:
+        by_window = assign(discover(ctx, source, source_id, via, since, until), wins)
+        if on_plan:
+            on_plan(len(todo))
+        for w in todo:
+            reports.append(run_window(ctx, source, source_id, via, w, by_window.get(w, [])))
+            if on_window:
+                on_window(reports[-1])
+    elif on_plan:
+        on_plan(0)
+    return backfill_summary(source.name, via, since, until, wins, reports)
+
+
+def backfill_summary(source: str, via: str, since: datetime, until: datetime, wins: Sequence[Window],
+                     reports: Sequence[WindowReport]) -> dict[str, Any]:
+    totals: dict[str, int] = {}
+    for r in reports:
+        for k, v in r.counts.items():
+            totals[k] = totals.get(k, 0) + v
+    return {"source": source, "via": via, "since": since.isoformat(), "until": until.isoformat(),
+            "windows": len(wins), "windows_run": len(reports), "urls": sum(r.urls for r in reports),
+            "totals": totals, "by_window": [{"window": r.window, "urls": r.urls, **r.counts} for r in reports]}
+
+
+def parse_day(value: str | datetime) -> datetime:
+    """A date or ISO date-time; naive values are UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"{value!r} is not a date (use YYYY-MM-DD or an ISO date-time)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_range(since: str | datetime, until: str | datetime | None) -> tuple[datetime, datetime]:
+    start = parse_day(since)
+    # No --until: the end of today (UTC), so that re-running the same command today finds the same
+    # windows (and their checkpoints) instead of a new, slightly later range.
+    end = parse_day(until) if until else datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC)
+    if start >= end:
+        raise UsageError("--since must be before --until")
+    return start, end
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    totals = ", ".join(f"{k} {v}" for k, v in summary["totals"].items()) or "nothing to do"
+    out = [f"# ingest backfill of {summary['source']} via {summary['via']}", "",
+           f"{summary['since']} .. {summary['until']}: {summary['windows_run']} of {summary['windows']} windows "
+           f"run, {summary['urls']} URLs: {totals}"]
+    if summary["by_window"]:
+        cols = list(summary["by_window"][0])
+        out += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        out += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in summary["by_window"]]
+    return "\n".join(out)

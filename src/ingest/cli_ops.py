@@ -1,0 +1,145 @@
+"""Operations commands of ``ingest``: ``serve``, ``backfill``, ``deployments render``.
+
+Registered on the main group by :mod:`ingest.cli` (kept apart so that module stays small).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ingest.cli import _json_line, config_option, db_option, json_option, main
+from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
+from ingest.report import format_table
+
+DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
+
+
+@main.command()
+@click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
+@click.option("--limit", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Flow runs at once (late runs after downtime queue instead of piling up).")
+def serve(config_path: str, limit: int) -> None:
+    """Serve the poll-feeds (scheduled) and backfill deployments in this process until Ctrl-C/SIGTERM."""
+    # A first start of the local API migrates its database (~20 s, more on a busy machine): wait for it.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    from ingest.deployments import schedule_specs, serve_deployments
+    from ingest.runtime import prestart_prefect_api
+    from ingest.store.db import open_archive
+
+    wait_for_prefect = prestart_prefect_api()
+    config = load_config(config_path)
+    open_archive(resolve_database_url(None, config)).dispose()  # schema problems surface here, as one line
+    for problem in config.invalid_sources:
+        click.echo(f"ingest: error: {problem} (source skipped)", err=True)
+    wait_for_prefect()
+    deployments = serve_deployments(config, config_path)
+    for spec in schedule_specs(config):
+        click.echo(f"schedule {spec.slug}: {spec.cron} ({spec.timezone}) {spec.parameters}")
+    from prefect import serve as prefect_serve
+
+    scheduler = None
+    if not os.environ.get("PREFECT_API_URL"):  # the local API has no scheduler service: be it
+        from prefect.server.api.server import SubprocessASGIServer
+
+        from ingest.localscheduler import LocalScheduler
+
+        scheduler = LocalScheduler(SubprocessASGIServer().api_url, ["poll-feeds/poll-feeds"]).start()
+    # Prefect handles SIGINT and SIGTERM (graceful shutdown); schedules stay active for the next start.
+    try:
+        prefect_serve(*deployments, pause_on_shutdown=False, limit=limit, print_starting_message=True)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+    click.echo("ingest serve: stopped")
+
+
+@main.command()
+@click.option("--source", required=True, metavar="NAME", help="The configured source to backfill.")
+@click.option("--since", required=True, metavar="DATE", help="Start of the range (YYYY-MM-DD or ISO, UTC).")
+@click.option("--until", metavar="DATE", help="End of the range, exclusive (default: now).")
+@click.option("--via", default="sitemap", show_default=True, metavar="sitemap|feed|urls:FILE",
+              help="Where past URLs come from.")
+@click.option("--window-days", default=7, show_default=True, type=click.IntRange(1, 366),
+              help="Days per window (one checkpoint each).")
+@click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
+@db_option
+@json_option
+def backfill(source: str, since: str, until: str | None, via: str, window_days: int, config_path: str,
+             db: str | None, as_json: bool) -> None:
+    """Archive a source's past articles (resumable: finished windows are not redone)."""
+    from ingest import backfill as bf
+    from ingest.pipeline import PollContext
+    from ingest.store import archive
+    from ingest.store.db import open_archive
+
+    start, end = bf.parse_range(since, until)
+    bf.parse_via(via)
+    config = load_config(config_path)
+    (src,) = config.select([source])
+    engine = open_archive(resolve_database_url(db, config))
+    run_id = archive.start_run(engine, "backfill", {"source": source, "since": start.isoformat(),
+                                                    "until": end.isoformat(), "via": via,
+                                                    "window_days": window_days, "config_path": config_path})
+    bar: list[click.progressbar] = []
+
+    def on_plan(n: int) -> None:
+        if n and not as_json:
+            bar.append(click.progressbar(length=n, label=f"backfill {source} via {via}", file=sys.stderr,
+                                         show_pos=True))
+            bar[0].__enter__()
+
+    def on_window(_report: bf.WindowReport) -> None:
+        if bar:
+            bar[0].update(1)
+
+    try:
+        with PollContext(config, engine, run_id) as ctx:
+            summary = bf.run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
+                                      on_plan=on_plan) | {"run_id": run_id}
+    except BaseException as exc:
+        archive.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if bar:
+            bar[0].__exit__(None, None, None)
+    archive.finish_run(engine, run_id, "completed", summary)
+    if as_json:
+        _json_line(summary)
+    elif not summary["by_window"]:
+        click.echo(f"backfill of {source} via {via} already done for {start:%Y-%m-%d}..{end:%Y-%m-%d}: nothing to do")
+    else:
+        click.echo(format_table(summary["by_window"]))
+        click.echo(f"run {run_id}: {summary['urls']} URLs; " +
+                   ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
+
+
+@main.group()
+def deployments() -> None:
+    """Prefect deployments (deployments/prefect.yaml)."""
+
+
+@deployments.command("render")
+@config_option
+@click.option("--out", default=DEFAULT_DEPLOYMENTS_FILE, show_default=True, metavar="FILE")
+@click.option("--check", is_flag=True, help="Only say whether FILE is current (exit 1 when not).")
+def deployments_render(config_path: str | None, out: str, check: bool) -> None:
+    """Write the deployments (schedules from the config) to deployments/prefect.yaml."""
+    from ingest.deployments import render_prefect_yaml
+
+    path = config_path or DEFAULT_CONFIG_PATH
+    text = render_prefect_yaml(load_config(path), path)
+    target = Path(out)
+    current = target.read_text(encoding="utf-8") if target.is_file() else None
+    if check:
+        if current != text:
+            click.echo(f"{out} is out of date: run `ingest deployments render`", err=True)
+            sys.exit(1)
+        click.echo(f"{out} is current")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}" + (" (unchanged)" if current == text else ""))

@@ -1,0 +1,86 @@
+"""Per-host politeness across processes: request slots leased in the archive database.
+
+Every process sharing the archive (scheduled polls, backfills, any number of workers) takes a slot row
+of ``host_slots`` before each request to a host, so at most ``per_host_concurrency`` requests are in
+flight per host *in total*, and request starts on one host are at least ``per_host_delay_s`` apart.
+
+Design (the simplest correct one we found): the rows of one host are locked together (``SELECT …
+FOR UPDATE`` in slot order on PostgreSQL, one order, so no deadlock; ``BEGIN IMMEDIATE`` serialises
+all writers on SQLite) while a process picks a free slot and reserves its start time; the request
+then runs outside any transaction. A slot is released after the request; a process that dies holds
+its slot only until ``LEASE`` runs out. Start times come from each process's clock: workers on
+several machines need synchronised clocks (NTP) for the spacing to hold exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select, update
+
+from ingest.store.db import insert_ignore, write_session
+from ingest.store.models import HostSlot, utcnow
+
+LEASE = timedelta(minutes=5)  # longer than any request (timeout x retries) may take
+WAIT_STEP_S = 0.05  # between attempts when every slot of a host is busy
+
+
+class HostSlots:
+    def __init__(self, engine: Engine, owner: str, per_host: int, delay_s: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._engine = engine
+        self._owner = owner
+        self._per_host = per_host
+        self._delay = timedelta(seconds=delay_s)
+        self._sleep = sleep
+        self._known: set[str] = set()
+
+    def _ensure(self, host: str) -> None:
+        if host in self._known:
+            return
+        with write_session(self._engine) as s:
+            for slot in range(self._per_host):
+                s.execute(insert_ignore(self._engine, HostSlot).values(host=host, slot=slot)
+                          .on_conflict_do_nothing(index_elements=["host", "slot"]))
+        self._known.add(host)
+
+    def _try_acquire(self, host: str, owner: str) -> tuple[int, datetime] | None:
+        """(slot, reserved start time), or None when every slot is busy."""
+        now = utcnow()
+        with write_session(self._engine) as s:
+            rows = s.execute(select(HostSlot).where(HostSlot.host == host).order_by(HostSlot.slot)
+                             .with_for_update()).scalars().all()
+            free = [r for r in rows if r.slot < self._per_host and
+                    (r.owner is None or r.expires_at is None or r.expires_at < now)]
+            if not free:
+                return None
+            last = max((r.last_start_at for r in rows if r.last_start_at is not None), default=None)
+            start = max(now, last + self._delay) if last is not None else now
+            s.execute(update(HostSlot).where(HostSlot.host == host, HostSlot.slot == free[0].slot).values(
+                owner=owner, expires_at=start + LEASE, last_start_at=start))
+            return free[0].slot, start
+
+    def _release(self, host: str, slot: int, owner: str) -> None:
+        with write_session(self._engine) as s:
+            s.execute(update(HostSlot).where(HostSlot.host == host, HostSlot.slot == slot,
+                                             HostSlot.owner == owner).values(owner=None, expires_at=None))
+
+    @contextlib.contextmanager
+    def slot(self, host: str) -> Iterator[datetime]:
+        """Hold one of the host's slots, from the reserved start time (yielded) on."""
+        self._ensure(host)
+        owner = f"{self._owner}:{random.getrandbits(32):08x}"  # one lease per request (threads share us)
+        while (got := self._try_acquire(host, owner)) is None:
+            self._sleep(random.uniform(WAIT_STEP_S / 2, WAIT_STEP_S))
+        slot, start = got
+        try:
+            wait = (start - utcnow()).total_seconds()  # measured after the commit: never start early
+            if wait > 0:
+                self._sleep(wait)
+            yield start
+        finally:
+            self._release(host, slot, owner)

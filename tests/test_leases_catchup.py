@@ -1,0 +1,143 @@
+"""Source leases against overlapping runs, due-only scheduled polls, adaptive state, and catch-up
+after missed schedules without duplicates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sites import LiveFeedSite, archived_items
+from sqlalchemy import func, select, update
+
+from ingest import leases, pipeline, scheduling
+from ingest.config import parse_config
+from ingest.runtime import load_flow
+from ingest.store import archive
+from ingest.store.db import open_archive, read_session, write_session
+from ingest.store.models import Article, Entry, Source, utcnow
+
+
+def _config(base: str, db: str) -> Any:
+    return parse_config({"database": db, "fetch": {"allow_private_networks": True, "per_host_delay_s": 0,
+                                                   "per_host_concurrency": 8},
+                         "sources": [{"name": "live", "feed": f"{base}/live.rss"}]})
+
+
+def test_lease_is_exclusive_renewable_and_expires(database_url: str) -> None:
+    engine = open_archive(database_url)
+    cfg = parse_config({"sources": [{"name": "a", "feed": "http://a.example/f"}]})
+    sid = archive.ensure_sources(engine, cfg.sources)["a"]
+    hour = timedelta(hours=1)
+    assert leases.acquire(engine, sid, "run-1", hour)
+    assert not leases.acquire(engine, sid, "run-2", hour)
+    assert leases.acquire(engine, sid, "run-1", hour)  # renewing one's own lease
+    leases.release(engine, sid, "run-2")  # not the owner: no effect
+    assert not leases.acquire(engine, sid, "run-2", hour)
+    leases.release(engine, sid, "run-1")
+    assert leases.acquire(engine, sid, "run-2", hour)
+    with write_session(engine) as s:  # run-2 died: its lease runs out
+        s.execute(update(Source).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    assert leases.acquire(engine, sid, "run-3", hour)
+    with read_session(engine) as s:
+        assert s.execute(select(Source.lease_owner)).scalar_one() == "run-3"
+
+
+def _poll_due(ctx: pipeline.PollContext, cfg: Any, due_only: bool) -> tuple[scheduling.Claim, list[Any]]:
+    claim = scheduling.claim_sources(ctx.engine, cfg.sources, ctx.source_id, owner="test-run",
+                                     lease=timedelta(minutes=5), due_only=due_only)
+    try:
+        return claim, [pipeline.poll_source(ctx, src) for src in claim.claimed]
+    finally:
+        scheduling.release_all(ctx.engine, claim)
+
+
+def _counts(engine: Any) -> tuple[int, int, int]:
+    with read_session(engine) as s:
+        return (s.execute(select(func.count()).select_from(Article)).scalar_one(),
+                s.execute(select(func.count()).select_from(Entry)).scalar_one(),
+                s.execute(select(func.count(func.distinct(Entry.article_id)))).scalar_one())
+
+
+def test_missed_schedules_are_caught_up_once_and_intervals_adapt(tmp_path: Path) -> None:
+    items = archived_items()
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    with LiveFeedSite() as site:
+        cfg = _config(site.base_url, db)
+        engine = open_archive(db)
+        site.items = items[:3]
+        with pipeline.PollContext(cfg, engine, None) as ctx:
+            claim, reports = _poll_due(ctx, cfg, due_only=True)  # never polled: due
+            assert claim.claimed == list(cfg.sources) and reports[0].counts["new"] == 3
+            with read_session(engine) as s:
+                src = s.execute(select(Source)).scalar_one()
+                assert src.poll_interval_s == 900  # new items: half the 30-minute start
+                assert src.next_poll_at - src.last_polled_at == timedelta(minutes=15)
+                assert src.lease_owner is None  # released
+            # the next scheduled tick comes before the source is due: nothing is polled
+            claim, reports = _poll_due(ctx, cfg, due_only=True)
+            assert (claim.claimed, claim.not_due, reports) == ([], ["live"], [])
+
+            # the machine was down for days: many items appeared; the next poll is long overdue
+            site.items = items[:12]
+            with write_session(engine) as s:
+                s.execute(update(Source).values(next_poll_at=utcnow() - timedelta(days=3)))
+            claim, reports = _poll_due(ctx, cfg, due_only=True)
+            assert reports[0].counts["new"] == 9 and reports[0].new_entries == 9
+            assert _counts(engine) == (12, 12, 12)
+            # forced (ingest poll): polled although not due; nothing new, nothing duplicated
+            claim, reports = _poll_due(ctx, cfg, due_only=False)
+            assert reports[0].feed_status == "unchanged" and reports[0].new_entries == 0
+            assert _counts(engine) == (12, 12, 12)
+            with read_session(engine) as s:
+                assert s.execute(select(Source.poll_interval_s)).scalar_one() == 675  # 900 / 2 * 1.5
+
+
+@pytest.mark.prefect
+def test_a_poll_skips_a_source_another_run_holds(prefect_harness: None, demo_site_running: Any,
+                                                 tmp_path: Path) -> None:
+    from ingest.demo.site import demo_config_yaml
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    config = tmp_path / "demo.yaml"
+    config.write_text(demo_config_yaml(demo_site_running.base_url, db), encoding="utf-8")
+    engine = open_archive(db)
+    from ingest.config import load_config
+
+    ids = archive.ensure_sources(engine, load_config(config).sources)
+    assert leases.acquire(engine, ids["demo-world"], "another-run", timedelta(hours=1))
+    summary = load_flow("poll", "poll_feeds")(config_path=str(config))
+    by_source = {s["source"]: s for s in summary["sources"]}
+    assert by_source["demo-world"]["feed_status"] == "skipped" and by_source["demo-world"]["new"] == 0
+    assert by_source["demo-europe"]["feed_status"] == "ok" and by_source["demo-europe"]["new"] > 0
+    assert summary["totals"]["sources_skipped"] == 1 and summary["totals"]["sources_failed"] == 0
+    with read_session(engine) as s:
+        owners = dict(s.execute(select(Source.name, Source.lease_owner)).all())
+    assert owners == {"demo-world": "another-run", "demo-europe": None}
+    # scheduled (due only) right after: demo-europe is not due, demo-world is still held
+    summary = load_flow("poll", "poll_feeds")(config_path=str(config), due_only=True)
+    assert [(s["source"], s["feed_status"]) for s in summary["sources"]] == [("demo-world", "skipped")]
+
+
+def test_sources_show_health_error_kind_and_items_per_day(tmp_path: Path) -> None:
+    from ingest.store.query import sources_status
+
+    items = archived_items()
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    with LiveFeedSite() as site:
+        cfg = parse_config({"fetch": {"allow_private_networks": True, "per_host_delay_s": 0, "retries": 0},
+                            "sources": [{"name": "live", "feed": f"{site.base_url}/live.rss"},
+                                        {"name": "gone", "feed": f"{site.base_url}/gone.rss"}]})
+        engine = open_archive(db)
+        site.items = items[:7]
+        with pipeline.PollContext(cfg, engine, None) as ctx:
+            states = []
+            for _ in range(3):
+                for src in cfg.sources:
+                    pipeline.poll_source(ctx, src)
+                with read_session(engine) as s:
+                    states.append({r["source"]: r for r in sources_status(s)})
+    assert [st["gone"]["state"].split(" (")[0][:13] for st in states] == ["backing off", "backing off", "failing since"]
+    assert states[2]["gone"]["error_kind"] == "http_4xx" and states[2]["gone"]["error_count"] == 3
+    assert states[2]["live"]["state"] == "healthy" and states[2]["live"]["items_per_day"] == 1.0  # 7 in 7 days
