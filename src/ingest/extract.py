@@ -169,7 +169,9 @@ def _binary_reason(body: bytes, content_type: str | None) -> str | None:
     for magic in _BINARY_MAGIC:
         if head.startswith(magic):
             return f"binary content (starts with {magic[:5]!r})"
-    utf16 = head.startswith(_UNICODE_BOMS) or (charset_from_content_type(content_type) or "").startswith("utf-")
+    # Only UTF-16/32 text holds NUL bytes; a "charset=utf-8" label does not make NULs text.
+    utf16 = head.startswith(_UNICODE_BOMS) or (charset_from_content_type(content_type) or "").startswith(
+        ("utf-16", "utf-32"))
     if b"\x00" in head and not utf16:
         return "binary content (NUL bytes)"
     return None

@@ -11,8 +11,8 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ingest.config import ExtractSettings
