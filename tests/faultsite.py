@@ -529,6 +529,7 @@ def serve(body: bytes, content_type: str = "application/rss+xml", headers: dict[
 DEFAULT_ROUTES |= {
     "/article": _article,
     "/go": _go,
+    "/copy": _article,  # the same text under another URL: an exact duplicate
     "/br-article": lambda h: reply(h, 200, brotli.compress(article_html(h.query.get("n", "br"))),
                                    {"Content-Encoding": "br"}),
 }

@@ -1,0 +1,132 @@
+"""A poll in a process of its own that can SIGKILL itself at a chosen point, and the archive checks a
+crashed-then-finished archive must pass. Used by test_crash.py, test_concurrency.py and
+bench/crash_trials.py; the library has no test hooks, so the points are set here by wrapping library
+functions before the poll starts.
+
+    python tests/crashpoll.py CONFIG [--kill PHASE:K] [--trace FILE]
+
+PHASE:K kills the process when the K-th call of that phase starts:
+    feed     archive.upsert_entries: a feed's entries are being written (inside its transaction)
+    fetch    Fetcher.fetch_page: a page fetch (in a fetch thread, others in flight)
+    extract  ExtractorPool.extract_many: a chunk is with the extractor processes
+    store    archive.store_outcome: a page is being stored (earlier pages of the batch are written
+             in the same, uncommitted transaction)
+--trace appends each phase name to FILE as it starts (flushed at once), so a kill from outside at a
+random moment can be attributed to a phase. Exit 0 with a JSON summary line when the poll completes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+PHASES = ("feed", "fetch", "extract", "store")
+
+
+def _install(kill: tuple[str, int] | None, trace: str | None) -> None:
+    from ingest.extract import ExtractorPool
+    from ingest.fetch import Fetcher
+    from ingest.store import archive
+
+    lock = threading.Lock()
+    calls = dict.fromkeys(PHASES, 0)
+    trace_fd = os.open(trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if trace else None
+
+    def wrap(phase: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                calls[phase] += 1
+                n = calls[phase]
+            if trace_fd is not None:
+                os.write(trace_fd, f"{phase}\n".encode())
+            if kill is not None and kill == (phase, n):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    archive.upsert_entries = wrap("feed", archive.upsert_entries)  # type: ignore[method-assign]
+    Fetcher.fetch_page = wrap("fetch", Fetcher.fetch_page)  # type: ignore[method-assign]
+    ExtractorPool.extract_many = wrap("extract", ExtractorPool.extract_many)  # type: ignore[method-assign]
+    archive.store_outcome = wrap("store", archive.store_outcome)  # type: ignore[method-assign]
+
+
+def poll(config_path: str) -> dict[str, Any]:
+    from ingest.config import load_config
+    from ingest.pipeline import PollContext, poll_source, run_summary
+    from ingest.store import archive
+    from ingest.store.db import open_archive
+
+    config = load_config(config_path)
+    assert config.database is not None
+    engine = open_archive(config.database)
+    run_id = archive.start_run(engine, "poll")
+    with PollContext(config, engine, run_id) as ctx:
+        reports = [poll_source(ctx, s) for s in config.select(None)]
+    summary = run_summary(reports, run_id)
+    archive.finish_run(engine, run_id, "completed", summary)
+    engine.dispose()
+    return summary
+
+
+def check_archive(engine: Engine) -> dict[str, Any]:
+    """Integrity of an archive after crashes: each query counts violations (all must be 0), and
+    ``outcome`` is what a comparison with an uninterrupted run needs."""
+    violations = {
+        "duplicate_entries": "SELECT count(*) - count(DISTINCT source_id || ':' || entry_key) FROM entries",
+        "duplicate_articles": "SELECT count(*) - count(DISTINCT canonical_url) FROM articles",
+        "duplicate_aliases": "SELECT count(*) - count(DISTINCT url) FROM url_aliases",
+        "article_without_current_extraction":
+            "SELECT count(*) FROM articles a LEFT JOIN extractions x ON x.id = a.current_extraction_id "
+            "WHERE x.id IS NULL OR x.article_id <> a.id OR x.content_sha256 <> a.content_sha256",
+        "article_without_text_hash":
+            "SELECT count(*) FROM articles a WHERE NOT EXISTS "
+            "(SELECT 1 FROM text_hashes t WHERE t.sha256 = a.content_sha256)",
+        "extraction_without_blob":
+            "SELECT count(*) FROM extractions x LEFT JOIN blobs b ON b.sha256 = x.blob_sha256 WHERE b.sha256 IS NULL",
+        "fetch_without_blob":
+            "SELECT count(*) FROM fetches f LEFT JOIN blobs b ON b.sha256 = f.blob_sha256 "
+            "WHERE f.blob_sha256 IS NOT NULL AND b.sha256 IS NULL",
+        "archived_entry_without_article":
+            "SELECT count(*) FROM entries e LEFT JOIN articles a ON a.id = e.article_id "
+            "WHERE e.status IN ('archived', 'duplicate') AND a.id IS NULL",
+        "entries_left_pending": "SELECT count(*) FROM entries WHERE status = 'pending'",
+    }
+    with engine.connect() as conn:
+        counts = {name: int(conn.execute(text(sql)).scalar_one()) for name, sql in violations.items()}
+        outcome = sorted(tuple(r) for r in conn.execute(text(
+            "SELECT s.name, e.entry_key, e.status, coalesce(e.error_kind, ''), coalesce(a.canonical_url, '') "
+            "FROM entries e JOIN sources s ON s.id = e.source_id LEFT JOIN articles a ON a.id = e.article_id")))
+        articles = int(conn.execute(text("SELECT count(*) FROM articles")).scalar_one())
+    return {"violations": counts, "outcome": outcome, "articles": articles}
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("--kill", help="PHASE:K")
+    parser.add_argument("--trace")
+    args = parser.parse_args(argv)
+    kill = None
+    if args.kill:
+        phase, k = args.kill.split(":")
+        assert phase in PHASES, phase
+        kill = (phase, int(k))
+    _install(kill, args.trace)
+    summary = poll(args.config)
+    print(json.dumps({"totals": summary["totals"], "failures": summary["failures"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
