@@ -17,18 +17,26 @@ random moment can be attributed to a phase. Exit 0 with a JSON summary line when
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from faultsite import FaultSite, rss, serve
 from sqlalchemy import Engine, text
 
 PHASES = ("feed", "fetch", "extract", "store")
+HERE = Path(__file__).resolve().parent
+CLEAN = {"duplicate_entries": 0, "duplicate_articles": 0, "duplicate_aliases": 0,
+         "article_without_current_extraction": 0, "article_without_text_hash": 0, "extraction_without_blob": 0,
+         "fetch_without_blob": 0, "archived_entry_without_article": 0, "entries_left_pending": 0}
 
 
 def _install(kill: tuple[str, int] | None, trace: str | None) -> None:
@@ -77,6 +85,37 @@ def poll(config_path: str) -> dict[str, Any]:
     return summary
 
 
+# --- the crash site: two feeds over one local site, with overlaps, an exact duplicate and failures ---
+
+def crash_site_routes(site: FaultSite) -> dict[str, Any]:
+    alpha = [(f"a{i}", f"/article?n=a{i}") for i in range(12)] + [("a404", "/404"), ("apdf", "/pdf")]
+    beta = ([(f"b{i}", f"/article?n=a{i}") for i in range(4)] + [(f"bc{i}", f"/copy?n=a{i}") for i in (4, 5)]
+            + [(f"b{i}", f"/article?n=b{i}") for i in range(6, 10)])
+    return {"/feeds/alpha.xml": serve(rss([(g, site.url(p)) for g, p in alpha])),
+            "/feeds/beta.xml": serve(rss([(g, site.url(p)) for g, p in beta]))}
+
+
+def expected_outcome(site: FaultSite) -> list[tuple[str, ...]]:
+    """(source, entry key, status, error kind, canonical URL of its article) of an uninterrupted poll."""
+    rows = [("alpha", f"guid:a{i}", "archived", "", site.url(f"/article?n=a{i}")) for i in range(12)]
+    rows += [("alpha", "guid:a404", "failed", "http_4xx", ""), ("alpha", "guid:apdf", "failed", "not_html", "")]
+    rows += [("beta", f"guid:b{i}", "archived", "", site.url(f"/article?n=a{i}")) for i in range(4)]
+    rows += [("beta", f"guid:bc{i}", "duplicate", "", site.url(f"/article?n=a{i}")) for i in (4, 5)]
+    rows += [("beta", f"guid:b{i}", "archived", "", site.url(f"/article?n=b{i}")) for i in range(6, 10)]
+    return sorted(rows)
+
+
+def write_config(path: Path, site: FaultSite, database: str) -> Path:
+    path.write_text(json.dumps({
+        "database": database,
+        "fetch": {"allow_private_networks": True, "respect_robots": False, "per_host_delay_s": 0,
+                  "per_host_concurrency": 4, "timeout_s": 5, "retries": 0},
+        "extract": {"workers": 1},
+        "sources": [{"name": "alpha", "feed": site.url("/feeds/alpha.xml")},
+                    {"name": "beta", "feed": site.url("/feeds/beta.xml")}]}))
+    return path
+
+
 def check_archive(engine: Engine) -> dict[str, Any]:
     """Integrity of an archive after crashes: each query counts violations (all must be 0), and
     ``outcome`` is what a comparison with an uninterrupted run needs."""
@@ -107,6 +146,29 @@ def check_archive(engine: Engine) -> dict[str, Any]:
             "FROM entries e JOIN sources s ON s.id = e.source_id LEFT JOIN articles a ON a.id = e.article_id")))
         articles = int(conn.execute(text("SELECT count(*) FROM articles")).scalar_one())
     return {"violations": counts, "outcome": outcome, "articles": articles}
+
+
+def run_poll(config: Path, *extra: str, timeout: float = 120, kill_after: float | None = None,
+             tag: str = "") -> subprocess.CompletedProcess[str]:
+    """tests/crashpoll.py in its own session; whatever it leaves (extractor workers) is killed after.
+    ``kill_after``: SIGKILL the poll (its whole process group) after that many seconds if still running.
+    Output goes to files (``tag`` keeps concurrent runs apart): a killed poll's orphaned workers would
+    hold pipes open."""
+    out_path, err_path = config.with_name(f"{config.stem}{tag}.out"), config.with_name(f"{config.stem}{tag}.err")
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen([sys.executable, str(HERE / "crashpoll.py"), str(config), *extra],
+                                stdout=out, stderr=err, text=True, start_new_session=True,
+                                env=os.environ | {"PYTHONPATH": str(HERE)})
+        try:
+            proc.wait(timeout=kill_after if kill_after is not None else timeout)
+        except subprocess.TimeoutExpired:
+            if kill_after is None:
+                raise
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out_path.read_text(), err_path.read_text())
 
 
 def main(argv: list[str]) -> int:

@@ -31,6 +31,7 @@ from ingest.fetch import Fetcher, FetchResult
 from ingest.store import archive
 from ingest.store.db import read_session, write_session
 from ingest.store.models import Entry, Source, utcnow
+from ingest.store.retry import retry_lost_races
 from ingest.urls import canonicalize
 
 BATCH_SIZE = 100  # pages per Prefect task run
@@ -259,8 +260,10 @@ def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]
     robots = ctx.fetcher.take_robots_fetches()
     if not outcomes and not robots:
         return []
-    return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
-                                  next_attempt=decide.next_item_attempt, robots=robots)
+    # A transaction that deadlocked with a concurrent run was rolled back whole: store it again.
+    return retry_lost_races(lambda: archive.store_outcomes(
+        ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id, next_attempt=decide.next_item_attempt,
+        robots=robots))
 
 
 def poll_source(ctx: PollContext, source: SourceConfig,
