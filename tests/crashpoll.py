@@ -87,21 +87,24 @@ def poll(config_path: str) -> dict[str, Any]:
 
 # --- the crash site: two feeds over one local site, with overlaps, an exact duplicate and failures ---
 
-def crash_site_routes(site: FaultSite) -> dict[str, Any]:
-    alpha = [(f"a{i}", f"/article?n=a{i}") for i in range(12)] + [("a404", "/404"), ("apdf", "/pdf")]
+def crash_site_routes(site: FaultSite, n: int = 12) -> dict[str, Any]:
+    """alpha lists n articles, a 404 and a PDF; beta lists 4 of alpha's pages, copies (same text, other
+    URL) of 2 more, and n // 3 pages of its own."""
+    alpha = [(f"a{i}", f"/article?n=a{i}") for i in range(n)] + [("a404", "/404"), ("apdf", "/pdf")]
     beta = ([(f"b{i}", f"/article?n=a{i}") for i in range(4)] + [(f"bc{i}", f"/copy?n=a{i}") for i in (4, 5)]
-            + [(f"b{i}", f"/article?n=b{i}") for i in range(6, 10)])
+            + [(f"b{i}", f"/article?n=b{i}") for i in range(6, 6 + n // 3)])
     return {"/feeds/alpha.xml": serve(rss([(g, site.url(p)) for g, p in alpha])),
             "/feeds/beta.xml": serve(rss([(g, site.url(p)) for g, p in beta]))}
 
 
-def expected_outcome(site: FaultSite) -> list[tuple[str, ...]]:
-    """(source, entry key, status, error kind, canonical URL of its article) of an uninterrupted poll."""
-    rows = [("alpha", f"guid:a{i}", "archived", "", site.url(f"/article?n=a{i}")) for i in range(12)]
+def expected_outcome(site: FaultSite, n: int = 12) -> list[tuple[str, ...]]:
+    """(source, entry key, status, error kind, canonical URL of its article) of an uninterrupted poll;
+    n + n // 3 articles."""
+    rows = [("alpha", f"guid:a{i}", "archived", "", site.url(f"/article?n=a{i}")) for i in range(n)]
     rows += [("alpha", "guid:a404", "failed", "http_4xx", ""), ("alpha", "guid:apdf", "failed", "not_html", "")]
     rows += [("beta", f"guid:b{i}", "archived", "", site.url(f"/article?n=a{i}")) for i in range(4)]
     rows += [("beta", f"guid:bc{i}", "duplicate", "", site.url(f"/article?n=a{i}")) for i in (4, 5)]
-    rows += [("beta", f"guid:b{i}", "archived", "", site.url(f"/article?n=b{i}")) for i in range(6, 10)]
+    rows += [("beta", f"guid:b{i}", "archived", "", site.url(f"/article?n=b{i}")) for i in range(6, 6 + n // 3)]
     return sorted(rows)
 
 

@@ -26,7 +26,7 @@ from ingest.pipeline import PollContext, SourceReport, poll_source
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, Entry, Extraction, Fetch, Source
 
-FETCH = {"timeout_s": 1.0, "max_bytes": 2_000_000, "retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
+FETCH = {"timeout_s": 3.0, "max_bytes": 2_000_000, "retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
          "retry_after_max_s": 60, "per_host_delay_s": 0, "per_host_concurrency": 8, "respect_robots": False,
          "allow_private_networks": True, "max_redirects": 5}
 
@@ -36,7 +36,7 @@ FRENCH = "Café crème à la française, où l'été dénoué reçoit Noël et s
 # page path -> (error kind on the entry, or None when the page is archived; fetch rows for the URL)
 PAGES: dict[str, tuple[str | None, int]] = {
     "/article?n=plain": (None, 1),
-    "/slow?delay=5": ("timeout", 2),  # no status line within timeout_s; retried once
+    "/slow?delay=10": ("timeout", 2),  # no status line within timeout_s; retried once
     "/trickle": ("timeout", 2),  # a byte every 50 ms for ever: the per-attempt deadline stops it
     "/reset": ("connection", 2),
     "/truncated": ("truncated", 2),
