@@ -199,7 +199,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 bad.append(entry_id)
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
-    if plan.link_known or bad:
+    def write() -> None:
         with write_session(ctx.engine) as s:
             for entry_id, article_id in plan.link_known:
                 s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
@@ -210,6 +210,9 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 s.execute(update(Entry).where(Entry.id.in_(bad)).values(  # type: ignore[union-attr]
                     status="failed", error_kind=ErrorKind.UNSUPPORTED_URL.value,
                     error_detail="link cannot be canonicalised", next_attempt_at=None))
+
+    if plan.link_known or bad:
+        retry_lost_races(write)  # these entry rows may be locked by a concurrent run's page writes
     groups: dict[str, list[tuple[int, str]]] = {}
     for entry_id, link, canonical in plan.to_fetch:
         groups.setdefault(canonical, []).append((entry_id, link))
