@@ -152,10 +152,10 @@ def check_archive(engine: Engine) -> dict[str, Any]:
 
 
 def run_poll(config: Path, *extra: str, timeout: float = 120, kill_after: float | None = None,
-             tag: str = "") -> subprocess.CompletedProcess[str]:
+             tag: str = "", reap: bool = True) -> subprocess.CompletedProcess[str]:
     """tests/crashpoll.py in its own session; whatever it leaves (extractor workers) is killed after.
     ``kill_after``: SIGKILL the poll (its whole process group) after that many seconds if still running.
-    Output goes to files (``tag`` keeps concurrent runs apart): a killed poll's orphaned workers would
+    ``reap=False`` leaves whatever the poll left behind running. Output goes to files (``tag`` keeps concurrent runs apart): a killed poll's orphaned workers would
     hold pipes open."""
     out_path, err_path = config.with_name(f"{config.stem}{tag}.out"), config.with_name(f"{config.stem}{tag}.err")
     with out_path.open("w") as out, err_path.open("w") as err:
@@ -167,11 +167,24 @@ def run_poll(config: Path, *extra: str, timeout: float = 120, kill_after: float 
         except subprocess.TimeoutExpired:
             if kill_after is None:
                 raise
+            os.kill(proc.pid, signal.SIGKILL)
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            if reap:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out_path.read_text(), err_path.read_text())
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes of a session (a poll started by run_poll is its session's leader)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry)) == sid:
+                    members.append(int(entry))
+    return members
 
 
 def main(argv: list[str]) -> int:
