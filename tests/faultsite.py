@@ -479,3 +479,57 @@ class SilentListener:
 
     def __exit__(self, *exc_info: object) -> None:
         self._sock.close()
+
+
+# --- articles and feeds for pipeline-level fault tests ---------------------------------------------
+
+ARTICLE_PARAGRAPH = "This paragraph belongs to a well-formed article served by the fault site. "
+
+
+def article_html(key: str, *, text: str | None = None, charset_meta: str | None = "utf-8",
+                 encoding: str = "utf-8") -> bytes:
+    """A page trafilatura extracts, with text unique to ``key`` (so exact dedup keeps each apart)."""
+    body = text if text is not None else f"Article {key}. " + ARTICLE_PARAGRAPH * 8 + f"End of article {key}."
+    meta = f"<meta charset='{charset_meta}'>" if charset_meta else ""
+    html = (f"<!doctype html><html><head>{meta}<title>Story {key}</title></head><body><article>"
+            f"<h1>Story {key}</h1><p>{body}</p><p>{ARTICLE_PARAGRAPH * 3}</p></article></body></html>")
+    return html.encode(encoding)
+
+
+def _article(h: Any) -> None:  # ?n=KEY: a unique, extractable article
+    reply(h, 200, article_html(h.query.get("n", "x")))
+
+
+def _go(h: Any) -> None:  # ?n=HOPS&status=301&id=KEY: a redirect chain ending at /article?n=KEY
+    n, status, key = int(h.query.get("n", "2")), h.query.get("status", "302"), h.query.get("id", "x")
+    if n > 0:
+        _redirect(h, f"/go?n={n - 1}&status={status}&id={key}", int(status))
+    else:
+        _redirect(h, f"/article?n={key}", int(status))
+
+
+def rss(items: list[tuple[str | None, str | None]], title: str = "Fault feed") -> bytes:
+    """RSS 2.0 with (guid, link) items; None leaves the element out."""
+    parts = []
+    for i, (guid, link) in enumerate(items):
+        g = f"<guid isPermaLink='false'>{guid}</guid>" if guid is not None else ""
+        lk = f"<link>{link}</link>" if link is not None else ""
+        parts.append(f"<item><title>Item {i}</title>{g}{lk}</item>")
+    return (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{title}</title>"
+            + "".join(parts) + "</channel></rss>").encode()
+
+
+def serve(body: bytes, content_type: str = "application/rss+xml", headers: dict[str, str] | None = None
+          ) -> Handler:
+    def handler(h: Any) -> None:
+        reply(h, 200, body, headers, content_type=content_type)
+    return handler
+
+
+DEFAULT_ROUTES |= {
+    "/article": _article,
+    "/go": _go,
+    "/copy": _article,  # the same text under another URL: an exact duplicate
+    "/br-article": lambda h: reply(h, 200, brotli.compress(article_html(h.query.get("n", "br"))),
+                                   {"Content-Encoding": "br"}),
+}

@@ -207,6 +207,7 @@ ARTICLE = html_page("<p>" + "A sentence about Kyiv and Seoul. " * 40 + "</p>", "
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png", "content type image/png"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "binary content (starts with b'\\x89PNG')"),
     (b"<html>\x00\x01\x02\x03</html>", "text/html", "binary content (NUL bytes)"),
+    (bytes(range(256)) * 16, "text/html; charset=utf-8", "binary content (NUL bytes)"),
     (b'{"json": true}', "application/json", "content type application/json"),
     (b"just some words, no markup at all", "text/plain", "content type text/plain and no HTML markup"),
     (b"just some words, no markup at all", None, "content type missing and no HTML markup"),

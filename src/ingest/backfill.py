@@ -29,7 +29,7 @@ from ingest.pipeline import BATCH_SIZE, PollContext, SourceReport, WorkItem, pro
 from ingest.store import archive
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import BackfillCheckpoint, Entry, utcnow
-from ingest.store.retry import retry_transaction
+from ingest.store.retry import retry_lost_races
 from ingest.urls import canonicalize
 
 VIAS = ("sitemap", "feed", "urls:FILE")
@@ -236,7 +236,7 @@ def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str,
                 archive.upsert_entries(s, source_id=source_id, feed_url=found_in, feed_fetch_id=None,
                                        entries=[e], run_id=ctx.run_id, now=now)
 
-    retry_transaction(upsert)  # another backfill of this source may be inserting the same keys
+    retry_lost_races(upsert)  # another backfill of this source may be inserting the same keys
     report = SourceReport(source.name)
     batches, sighted = _plan(ctx, source_id, keys, now)
     for batch in batches:
@@ -266,7 +266,7 @@ def _plan(ctx: PollContext, source_id: int, keys: Sequence[str], now: datetime
                     next_attempt_at=None))
 
     if plan.link_known:
-        retry_transaction(resolve)
+        retry_lost_races(resolve)
     work = [WorkItem((eid,), link, canonical) for eid, link, canonical in plan.to_fetch]
     return [work[i:i + BATCH_SIZE] for i in range(0, len(work), BATCH_SIZE)], len(plan.link_known)
 

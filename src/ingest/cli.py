@@ -375,9 +375,11 @@ def entry() -> None:
         main(standalone_mode=False)
     except click.exceptions.Abort:
         _fail("aborted", 1)
+    except click.UsageError as exc:  # bad option values included (BadParameter): one line, like ours
+        _fail(exc.format_message(), 2)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code)
+        sys.exit(exc.exit_code)
     except (ConfigError, UsageError, DatabaseError) as exc:
         _fail(str(exc), 2)
     except IngestError as exc:

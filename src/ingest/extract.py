@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -169,7 +170,9 @@ def _binary_reason(body: bytes, content_type: str | None) -> str | None:
     for magic in _BINARY_MAGIC:
         if head.startswith(magic):
             return f"binary content (starts with {magic[:5]!r})"
-    utf16 = head.startswith(_UNICODE_BOMS) or (charset_from_content_type(content_type) or "").startswith("utf-")
+    # Only UTF-16/32 text holds NUL bytes; a "charset=utf-8" label does not make NULs text.
+    utf16 = head.startswith(_UNICODE_BOMS) or (charset_from_content_type(content_type) or "").startswith(
+        ("utf-16", "utf-32"))
     if b"\x00" in head and not utf16:
         return "binary content (NUL bytes)"
     return None
@@ -252,7 +255,26 @@ def _clean(value: object) -> str | None:
 MAX_BREAKS_IN_A_ROW = 3
 
 
-def _init_worker() -> None:
+ORPHAN_CHECK_S = 2.0
+
+
+def _exit_when_orphaned(owner_pid: int) -> None:
+    """A worker's parent is the forkserver, not the poll, and it holds its own task queue open, so it
+    never notices a poll killed with SIGKILL: it would wait for work for ever and keep the forkserver
+    alive with it. Watch the poll instead."""
+    while True:
+        time.sleep(ORPHAN_CHECK_S)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid was reused by another user's process: ours is gone
+            os._exit(0)
+
+
+def _init_worker(owner_pid: int | None = None) -> None:
+    if owner_pid is not None:
+        threading.Thread(target=_exit_when_orphaned, args=(owner_pid,), name="orphan-watch", daemon=True).start()
     # Import (and load the language model) once per worker, not on its first page.
     import py3langid
     import trafilatura  # noqa: F401
@@ -399,7 +421,8 @@ class ExtractorPool:
             # Workers then fork from a server that has trafilatura imported already (if this call
             # comes before the server's first start; later it is a no-op and workers import it).
             context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract"])
-        executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                       initargs=(os.getpid(),))
         # Submitting spawns the workers; with forkserver the first spawn waits for the server's
         # imports, so do it on a thread and let the caller get on with its own start-up.
         warming = threading.Thread(target=_submit_warmups, args=(executor, self.workers),

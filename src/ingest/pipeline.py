@@ -33,7 +33,7 @@ from ingest.store import archive
 from ingest.store.db import read_session, write_session
 from ingest.store.hostslots import HostSlots
 from ingest.store.models import Entry, Source, utcnow
-from ingest.store.retry import retry_transaction
+from ingest.store.retry import retry_lost_races
 from ingest.urls import canonicalize
 
 BATCH_SIZE = 100  # pages per Prefect task run
@@ -219,7 +219,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 bad.append(entry_id)
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
-    def resolve() -> None:
+    def write() -> None:
         with write_session(ctx.engine) as s:
             for entry_id, article_id in plan.link_known:
                 s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
@@ -232,7 +232,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                     error_detail="link cannot be canonicalised", next_attempt_at=None))
 
     if plan.link_known or bad:
-        retry_transaction(resolve)  # concurrent stores lock the same entries and tags in other orders
+        retry_lost_races(write)  # these entry rows may be locked by a concurrent run's page writes
     groups: dict[str, list[tuple[int, str]]] = {}
     for entry_id, link, canonical in plan.to_fetch:
         groups.setdefault(canonical, []).append((entry_id, link))
@@ -283,6 +283,7 @@ def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]
     robots = ctx.fetcher.take_robots_fetches()
     if not outcomes and not robots:
         return []
+    # store_outcomes re-runs a transaction that lost a race with a concurrent run (store/retry.py)
     return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
                                   next_attempt=decide.next_item_attempt, robots=robots)
 

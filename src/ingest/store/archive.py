@@ -43,7 +43,7 @@ from ingest.store.models import (
 from ingest.store.models import (
     Extraction as ExtractionRow,
 )
-from ingest.store.retry import retry_transaction
+from ingest.store.retry import retry_lost_races
 from ingest.urls import canonicalize, choose_canonical
 
 
@@ -395,7 +395,7 @@ def store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: i
     """One transaction for a batch; a SAVEPOINT per item so one failure loses only that item.
     ``robots``: the robots.txt fetches made for this batch, recorded with it. A transaction aborted to
     break a deadlock with a concurrent run is run again (store/retry.py)."""
-    return retry_transaction(lambda: _store_outcomes(engine, outcomes, run_id=run_id, source_id=source_id,
+    return retry_lost_races(lambda: _store_outcomes(engine, outcomes, run_id=run_id, source_id=source_id,
                                                      next_attempt=next_attempt, robots=robots))
 
 

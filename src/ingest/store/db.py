@@ -63,7 +63,11 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # an unusable path is the user's to fix: one line, exit 2
+                raise DatabaseError(f"cannot open database {_display(url)}: cannot create its directory: "
+                                    f"{exc.strerror or exc}") from None
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
@@ -158,6 +162,9 @@ def _first_line(exc: BaseException) -> str:
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Migrate explicitly (``ingest db upgrade``); returns (from, to) revisions."""
     before = current_revision(engine)
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
+        raise SchemaMismatchError(_newer_schema(before))  # never "downgrade" by guessing
     command.upgrade(_alembic_config(engine), revision)
     return before, current_revision(engine) or ""
 
@@ -184,9 +191,12 @@ def check_schema(engine: Engine, *, create_if_empty: bool = True) -> None:
         raise SchemaMismatchError(
             f"database schema is at revision {current}, this ingest expects {head}: "
             "back up the database, then run `ingest db upgrade`")
-    raise SchemaMismatchError(
-        f"database schema is at revision {current}, which this ingest does not know "
-        f"(it expects {head}): the database was migrated by a newer ingest; upgrade ingest")
+    raise SchemaMismatchError(_newer_schema(current))
+
+
+def _newer_schema(current: str) -> str:
+    return (f"database schema is at revision {current}, which this ingest does not know "
+            f"(it expects {head_revision()}): the database was migrated by a newer ingest; upgrade ingest")
 
 
 def open_archive(url: str, *, create_if_empty: bool = True) -> Engine:

@@ -1,9 +1,11 @@
-"""Retrying a write transaction that the database aborted to break a deadlock.
+"""Re-run a write transaction that lost a race with another run.
 
-Concurrent runs insert overlapping keys (blobs, URLs, text hashes) in different orders; PostgreSQL
-detects the resulting lock cycle and aborts one transaction (SQLSTATE 40P01; 40001 for serialisation
-failures). The aborted transaction left nothing behind, so running it again is correct, and the
-unique keys make the retry see the other run's rows as already there.
+Concurrent runs write the same unique keys (blobs, articles, text hashes, URL aliases) in whatever order
+their pages arrive. On PostgreSQL two transactions that each wait for a key the other inserted first are
+a deadlock: the server aborts one of them (40P01). On SQLite a writer that waited past the busy timeout
+gets "database is locked". Both mean "your transaction was rolled back, nothing of it is stored": every
+write is ``INSERT … ON CONFLICT DO NOTHING`` against unique keys, so running the transaction again is
+safe, and it then finds the other run's committed rows. Anything else propagates unchanged.
 """
 
 from __future__ import annotations
@@ -13,23 +15,31 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
-ATTEMPTS = 6
+
+ATTEMPTS = 5
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 
 
-def is_retryable(exc: OperationalError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+def is_lost_race(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in RETRY_SQLSTATES:
+        return True
+    return "database is locked" in str(orig)
 
 
-def retry_transaction(fn: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
-    for attempt in range(1, attempts + 1):
+def retry_lost_races(fn: Callable[[], T], *, attempts: int = ATTEMPTS,
+                     sleep: Callable[[float], None] = time.sleep) -> T:
+    """``fn()`` (one whole write transaction), again after a short jittered pause if it lost a race."""
+    for n in range(1, attempts + 1):
         try:
             return fn()
-        except OperationalError as exc:
-            if not is_retryable(exc) or attempt == attempts:
+        except DBAPIError as exc:
+            if n == attempts or not is_lost_race(exc):
                 raise
-            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # let the winner commit first
+            sleep(random.uniform(0, 0.05 * 2 ** n))
     raise AssertionError("unreachable")

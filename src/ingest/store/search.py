@@ -98,6 +98,8 @@ def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, l
            offset: int = 0, raw: bool = False) -> list[Hit]:
     """Article ids best first (by relevance with a query, newest first without one)."""
     dialect = engine.dialect.name
+    if query and "\x00" in query:  # PostgreSQL refuses NUL in text; no engine can match it anyway
+        raise UsageError(f"bad search query {query!r}: it contains a NUL character")
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     where = where_clauses(filters, dialect, params)
     if not query:
