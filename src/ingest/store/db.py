@@ -159,35 +159,69 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# Any fixed number: the PostgreSQL advisory lock that serialises schema changes between processes.
+SCHEMA_LOCK_KEY = 7_324_101
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Any]:
+    """A connection holding the archive's schema lock, in a transaction committed on success.
+
+    Two processes opening a new archive at once (a poll and a backfill started together) must not both
+    create it, nor may one see the other's half-made schema: whoever gets the lock creates or migrates,
+    the other then finds it done. SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a
+    transaction-scoped advisory lock (its DDL is transactional too)."""
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
+                yield conn
+    except (OperationalError, SADatabaseError) as exc:
+        raise DatabaseError(f"cannot open database {_display(str(engine.url))}: {_first_line(exc)}") from None
+
+
+def _migrate(conn: Any, engine: Engine, revision: str) -> None:
+    cfg = _alembic_config(engine)
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def _known_revisions(engine: Engine) -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(_alembic_config(engine)).walk_revisions()}
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Migrate explicitly (``ingest db upgrade``); returns (from, to) revisions."""
-    before = current_revision(engine)
-    script = ScriptDirectory.from_config(_alembic_config(engine))
-    if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
-        raise SchemaMismatchError(_newer_schema(before))  # never "downgrade" by guessing
-    command.upgrade(_alembic_config(engine), revision)
+    with _schema_lock(engine) as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
+        if before is not None and before not in _known_revisions(engine):
+            raise SchemaMismatchError(_newer_schema(before))  # never "downgrade" by guessing
+        _migrate(conn, engine, revision)
     return before, current_revision(engine) or ""
 
 
 def check_schema(engine: Engine, *, create_if_empty: bool = True) -> None:
     """Make sure the database is at the schema this code expects, or say what to do."""
-    current = current_revision(engine)
     head = head_revision()
-    if current == head:
-        return
-    if current is None:
-        tables = set(inspect(engine).get_table_names())
-        if tables - {"alembic_version"}:
-            raise SchemaMismatchError(
-                f"database {_display(str(engine.url))} has tables but no ingest schema version; "
-                "point --db at an empty database or an ingest archive")
-        if not create_if_empty:
-            raise SchemaMismatchError(f"database {_display(str(engine.url))} is empty: run `ingest db upgrade`")
-        upgrade(engine)
-        return
-    script = ScriptDirectory.from_config(_alembic_config(engine))
-    known = {rev.revision for rev in script.walk_revisions()}
-    if current in known:
+    if current_revision(engine) == head:
+        return  # the common case, without taking the lock
+    with _schema_lock(engine) as conn:
+        current = MigrationContext.configure(conn).get_current_revision()  # again, under the lock
+        if current == head:
+            return
+        if current is None:
+            if set(inspect(conn).get_table_names()) - {"alembic_version"}:
+                raise SchemaMismatchError(
+                    f"database {_display(str(engine.url))} has tables but no ingest schema version; "
+                    "point --db at an empty database or an ingest archive")
+            if not create_if_empty:
+                raise SchemaMismatchError(f"database {_display(str(engine.url))} is empty: run `ingest db upgrade`")
+            _migrate(conn, engine, "head")  # creating a new archive is not migrating an existing one
+            return
+    if current in _known_revisions(engine):
         raise SchemaMismatchError(
             f"database schema is at revision {current}, this ingest expects {head}: "
             "back up the database, then run `ingest db upgrade`")
