@@ -183,9 +183,9 @@ def test_database_problems_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    assert run("db", "upgrade", "--db", url).output.startswith("database at revision 0001 (was None)")
-    assert run("db", "upgrade", "--db", url).output == "database at revision 0001 (already current)\n"
-    assert run("db", "current", "--db", url).output == "database: 0001; expected: 0001\n"
+    assert run("db", "upgrade", "--db", url).output.startswith("database at revision 0002 (was None)")
+    assert run("db", "upgrade", "--db", url).output == "database at revision 0002 (already current)\n"
+    assert run("db", "current", "--db", url).output == "database: 0002; expected: 0002\n"
 
 
 def test_every_command_is_documented_in_the_readme() -> None:

@@ -82,3 +82,15 @@ def plan_entries(due_entries: Iterable[tuple[int, str, str]], known_urls: Mappin
         else:
             fetch.append((entry_id, link, canonical))
     return EntryPlan(tuple(known), tuple(fetch))
+
+
+# Re-checks of an archived article for revisions, counted from when it was first seen: news is edited
+# most in its first hours, rarely after a few days.
+REVISION_CHECKS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3))
+
+
+def next_revision_check(first_seen_at: datetime, checks_done: int) -> datetime | None:
+    """When an article is next re-fetched to look for a revision; None once the schedule is over."""
+    if checks_done >= len(REVISION_CHECKS):
+        return None
+    return first_seen_at + REVISION_CHECKS[checks_done]
