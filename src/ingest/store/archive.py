@@ -250,7 +250,7 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
         add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
         # versions, story cluster, rule tags (issue 3)
         enrich.after_store(s, enricher or enrich.Enricher(), article_id, status, source_id=source_id,
-                           fetch_id=fetch_id, run_id=run_id, now=now)
+                           fetch_id=fetch_id, run_id=run_id, now=now, entry_ids=o.entry_ids)
     _set_entries(s, o.entry_ids, status="duplicate" if status == "duplicate" else "archived",
                  article_id=article_id, page_fetch_id=fetch_id, error_kind=None, error_detail=None,
                  next_attempt_at=None, attempts=Entry.attempts + 1)

@@ -6,6 +6,7 @@ store; :func:`after_store` is the single hook the archive calls for each new or 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,7 +48,7 @@ def taxonomy_for(config: Config) -> Taxonomy | None:
 
 
 def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *, source_id: int,
-                fetch_id: int | None, run_id: int | None, now: datetime) -> None:
+                fetch_id: int | None, run_id: int | None, now: datetime, entry_ids: Sequence[int] = ()) -> None:
     """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags."""
     title, text, sha, extraction_id = s.connection().execute(select(
         Article.title, Article.text, Article.content_sha256, Article.current_extraction_id).where(
@@ -55,7 +56,7 @@ def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *,
     kw = dict(title=title, text=text, text_sha=sha, fetch_id=fetch_id, extraction_id=extraction_id,
               run_id=run_id, now=now)
     if status == "new":
-        revisions.first_version(s, article_id, **kw)  # type: ignore[arg-type]
+        revisions.first_version(s, article_id, **kw, entry_ids=entry_ids)  # type: ignore[arg-type]
         clusters.place_article(s, article_id, text=text, title=title, source_id=source_id,
                                params=enricher.params, title_window=enricher.title_window, now=now)
     else:

@@ -290,6 +290,7 @@ class ArticleState(SQLModel, table=True):
     version_key: str | None = Field(default=None, max_length=64)  # hash of the letters-and-digits text
     checks: int = 0  # revision re-checks made so far
     checked_at: datetime | None = _dt()  # when a re-check was last queued
+    listed_updated_at: datetime | None = _dt()  # the feeds' newest ``updated`` date when last fetched
     next_check_at: datetime | None = _dt(index=True)
     signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     cluster_id: int | None = Field(default=None, index=True)

@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('version_key', sa.String(length=64), nullable=True),
     sa.Column('checks', sa.Integer(), nullable=False),
     sa.Column('checked_at', sa.DateTime(), nullable=True),
+    sa.Column('listed_updated_at', sa.DateTime(), nullable=True),
     sa.Column('next_check_at', sa.DateTime(), nullable=True),
     sa.Column('signature', sa.LargeBinary(), nullable=True),
     sa.Column('cluster_id', sa.Integer(), nullable=True),
