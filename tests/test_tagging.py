@@ -85,3 +85,13 @@ def test_rule_version_is_the_file_hash(tmp_path: Path) -> None:
     assert load_taxonomy(p).version != v1 and len(v1) == 16
     with pytest.raises(ConfigError, match="cannot read"):
         load_taxonomy(tmp_path / "missing.yaml")
+
+
+def test_prominence_rule() -> None:
+    tax = parse_taxonomy({"groups": {"g": {"lead_chars": 20, "min_mentions_outside_lead": 3}},
+                          "tags": {"x": {"terms": {"en": ["alpha"]}, "group": "g"}}})
+    late = "filler words here and there " + "alpha " * 2
+    assert [t.tag for t in tax.tag("", late)] == []  # first named after the lead, too few mentions
+    assert [t.tag for t in tax.tag("", late + "alpha")] == ["x"]
+    assert [t.tag for t in tax.tag("", "alpha " + late)] == ["x"]  # named in the lead
+    assert [t.tag for t in tax.tag("Alpha", late)] == ["x"]  # named in the title

@@ -47,6 +47,10 @@ class _Strict(BaseModel):
 class GroupSpec(_Strict):
     # a tag needs at least this share of the mentions of its group's most-mentioned tag
     min_share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # prominence: when > 0, a tag not mentioned in the title or the first lead_chars characters of the
+    # text needs at least min_mentions_outside_lead mentions (principal actors are named up front)
+    lead_chars: Annotated[int, Field(ge=0)] = 0
+    min_mentions_outside_lead: Annotated[int, Field(ge=1)] = 1
 
 
 class TagSpec(_Strict):
@@ -148,7 +152,8 @@ def compile_taxonomy(spec: TaxonomySpec, version: str) -> Taxonomy:
     return Taxonomy(spec, version, re.compile(body, re.IGNORECASE), names)
 
 
-def _count(tax: Taxonomy, text: str, field: str, weight: int, counts: dict[int, int]) -> None:
+def _count(tax: Taxonomy, text: str, field: str, weight: int, counts: dict[int, int],
+           first: dict[int, int]) -> None:
     fields = tax.spec.defaults.fields
     for m in tax.regex.finditer(text):
         group = m.lastgroup
@@ -158,18 +163,21 @@ def _count(tax: Taxonomy, text: str, field: str, weight: int, counts: dict[int, 
         spec = tax.spec.tags[tax.names[i]]
         if field in (spec.fields or fields):
             counts[i] = counts.get(i, 0) + weight
+            # position of the first mention: 0 for the title, else the offset in the text
+            first.setdefault(i, 0 if field == "title" else m.start())
 
 
 def tag_article(tax: Taxonomy, title: str | None, text: str | None) -> list[RuleTag]:
     """The taxonomy's tags for one article, most-mentioned first."""
     counts: dict[int, int] = {}
+    first: dict[int, int] = {}
     d = tax.spec.defaults
     if title:
-        _count(tax, title, "title", d.title_weight, counts)
+        _count(tax, title, "title", d.title_weight, counts, first)
     if text:
-        _count(tax, text, "text", 1, counts)
+        _count(tax, text, "text", 1, counts, first)
     kept = {i: n for i, n in counts.items()
-            if n >= (tax.spec.tags[tax.names[i]].min_mentions or d.min_mentions)}
+            if n >= (tax.spec.tags[tax.names[i]].min_mentions or d.min_mentions) and _prominent(tax, i, n, first[i])}
     top: dict[str | None, int] = {}
     for i, n in kept.items():
         g = tax.spec.tags[tax.names[i]].group
@@ -181,6 +189,13 @@ def tag_article(tax: Taxonomy, title: str | None, text: str | None) -> list[Rule
         if n >= share * top[spec.group]:
             out.append(RuleTag(tax.names[i], spec.label or tax.names[i], n))
     return sorted(out, key=lambda t: (-t.score, t.tag))
+
+
+def _prominent(tax: Taxonomy, i: int, mentions: int, first_at: int) -> bool:
+    group = tax.spec.groups.get(tax.spec.tags[tax.names[i]].group or "")
+    if group is None or group.lead_chars == 0 or first_at < group.lead_chars:
+        return True
+    return mentions >= group.min_mentions_outside_lead
 
 
 def parse_taxonomy(data: Any, *, path: str | None = None, version: str = "") -> Taxonomy:
