@@ -153,7 +153,7 @@ def build_pairs(texts: dict[str, dict[str, Any]], pool: ExtractorPool) -> list[d
     by_pub: dict[str, list[str]] = {}
     for k in sorted(texts):
         by_pub.setdefault(publisher(k), []).append(k)
-    for pub, ks in sorted(by_pub.items()):
+    for _, ks in sorted(by_pub.items()):
         for i in range(len(ks) - 1):
             for j in range(i + 1, len(ks)):
                 pairs.append({"kind": "negative:same-publisher", "a": texts[ks[i]]["text"],

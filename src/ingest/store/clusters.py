@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlmodel import Session
 
 from ingest import neardup
@@ -40,9 +40,11 @@ class Placement:
 
 
 def candidates(s: Session, keys: list[tuple[int, int]], exclude: int) -> list[int]:
-    rows = _run(s, select(LshBand.article_id).where(
-        tuple_(LshBand.band, LshBand.bucket).in_(keys), LshBand.article_id != exclude)  # type: ignore[arg-type]
-        .distinct().limit(MAX_CANDIDATES)).scalars().all()
+    # one (band = ? AND bucket = ?) term per band: both engines answer each from the primary-key index
+    # (a row-value IN list made SQLite scan the table)
+    match = or_(*[and_(LshBand.band == b, LshBand.bucket == k) for b, k in keys])  # type: ignore[arg-type]
+    rows = _run(s, select(LshBand.article_id).where(match, LshBand.article_id != exclude)  # type: ignore[arg-type]
+                .distinct().limit(MAX_CANDIDATES)).scalars().all()
     return list(rows)
 
 
