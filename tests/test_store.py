@@ -291,7 +291,7 @@ def test_queries(db) -> None:
             "authors": ["A. Writer"], "published_at": "2025-02-01T00:00:00Z", "language": "en", "text": TEXT,
             "tags": [], "content_sha256": rec["content_sha256"], "fetched_at": rec["fetched_at"],
             "extractor": "trafilatura", "extractor_version": "2.3.1", "first_seen_at": rec["first_seen_at"],
-            "sitename": "Site"}
+            "sitename": "Site", "version": 1}
         st = stats(s)
         assert (st["articles"], st["entries"], st["entries_by_status"]) == (1, 1, {"archived": 1})
         assert sources_status(s)[0]["articles"] == 1

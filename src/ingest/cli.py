@@ -148,18 +148,21 @@ def _filters(sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | 
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--offset", default=0, type=click.IntRange(0))
 @click.option("--raw", is_flag=True, help="Pass the query to FTS5 / to_tsquery as is.")
+@click.option("--collapse", is_flag=True, help="One hit per story (near-duplicate cluster).")
 @db_option
 @config_option
 @json_option
 def search(query: str | None, sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | None,
            until: datetime | None, language: str | None, limit: int, offset: int, raw: bool,
-           db: str | None, config_path: str | None, as_json: bool) -> None:
+           db: str | None, config_path: str | None, as_json: bool, collapse: bool = False) -> None:
     """Full-text search: words are ANDed; "phrases", OR and -word work. No query lists newest first."""
     from ingest.store.db import read_session
     from ingest.store.query import article_records
     from ingest.store.search import search as run_search
 
     engine = _engine(db, config_path)
+    if collapse:
+        from ingest.store.stories import search_collapsed as run_search
     hits = run_search(engine, query, _filters(sources, tags, since, until, language), limit=limit,
                       offset=offset, raw=raw)
     with read_session(engine) as s:
@@ -189,10 +192,12 @@ def _clip(value: str | None, n: int) -> str:
 @main.command()
 @click.argument("id_or_url")
 @click.option("--text/--no-text", "with_text", default=True, help="Print the article text.")
+@click.option("--history", is_flag=True, help="List the article's versions with a diff of each change.")
 @db_option
 @config_option
 @json_option
-def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | None, as_json: bool) -> None:
+def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | None, as_json: bool,
+         history: bool = False) -> None:
     """An article with its whole provenance chain (or the recorded failure of a URL)."""
     from ingest.render import print_failed_entries, print_provenance
     from ingest.store.db import read_session
@@ -211,22 +216,33 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
                 print_failed_entries(id_or_url, entries)
             return
         data = provenance(s, article_id)
+        from ingest.history import history_records, print_cluster, print_history
+        from ingest.store.clusters import cluster_of
+        from ingest.store.revisions import versions
+
+        data["cluster"] = cluster_of(s, article_id)
+        if history:
+            data["history"] = history_records(versions(s, article_id))
     if as_json:
         _json_line(data)
     else:
         print_provenance(data, with_text=with_text)
+        print_cluster(data["cluster"], article_id)
+        if history:
+            print_history(data["history"])
 
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
 @click.option("--query", help="Only articles matching this full-text query.")
+@click.option("--all-versions", is_flag=True, help="One record per version of each article (oldest first).")
 @filter_options
 @db_option
 @config_option
 def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...], tags: tuple[str, ...],
            since: datetime | None, until: datetime | None, language: str | None, db: str | None,
-           config_path: str | None) -> None:
+           config_path: str | None, all_versions: bool = False) -> None:
     """Export articles as JSON lines or CSV (UTF-8), oldest first."""
     from ingest.store.db import read_session
     from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
@@ -241,7 +257,11 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
         count = 0
         for i in range(0, len(ids), 500):
             with read_session(engine) as s:
-                for rec in article_records(s, ids[i:i + 500]):
+                records = article_records(s, ids[i:i + 500])
+                if all_versions:
+                    from ingest.store.revisions import version_records
+                    records = version_records(s, records)
+                for rec in records:
                     count += 1
                     if writer:
                         writer.writerow({k: _csv_cell(rec[k]) for k in EXPORT_FIELDS})
@@ -367,6 +387,57 @@ def demo(db: str | None, port: int | None, serve: bool) -> None:
         sys.exit(code)
     finally:
         site.stop()
+
+
+# --- retag / reprocess (issue 3) -------------------------------------------------------------------
+
+@main.command()
+@click.option("--taxonomy", "taxonomy_path", metavar="FILE",
+              help="Taxonomy file (default: `taxonomy:` of the config, else config/tags.yaml).")
+@db_option
+@config_option
+@json_option
+def retag(taxonomy_path: str | None, db: str | None, config_path: str | None, as_json: bool) -> None:
+    """Re-apply the taxonomy's rules to every archived article (no network; idempotent)."""
+    from ingest.store.tagstore import retag as run_retag
+    from ingest.tagging import DEFAULT_TAGS_PATH, load_taxonomy
+
+    config = _config_for_db(config_path)
+    path = taxonomy_path or (config.taxonomy if config else None) or DEFAULT_TAGS_PATH
+    taxonomy = load_taxonomy(path)
+    summary = run_retag(_engine(db, config_path), taxonomy)
+    if as_json:
+        _json_line(summary)
+    else:
+        click.echo(f"retagged {summary['articles']} articles with {path} (rule version {summary['rule_version']}): "
+                   f"{summary['rule_tags']} rule tags on {summary['tagged']} articles in {summary['seconds']} s")
+
+
+@main.command()
+@click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
+@db_option
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only articles first listed by this source.")
+@click.option("--since", type=UTCDate(), help="Published (or first seen) on or after this date.")
+@click.option("--until", type=UTCDate(), help="Published (or first seen) before this date.")
+@json_option
+def reprocess(config_path: str, db: str | None, sources: tuple[str, ...], since: datetime | None,
+              until: datetime | None, as_json: bool) -> None:
+    """Re-extract archived articles from their stored raw bytes, then re-dedup and re-tag (no network)."""
+    from ingest.reprocess import reprocess as run_reprocess
+    from ingest.store.db import open_archive
+
+    config = load_config(config_path)
+    if since and until and since >= until:
+        raise UsageError("--since must be before --until")
+    engine = open_archive(resolve_database_url(db, config), create_if_empty=False)
+    summary = run_reprocess(engine, config, sources=list(sources) or None, since=since, until=until)
+    if as_json:
+        _json_line(summary)
+    else:
+        click.echo(f"reprocess run {summary['run_id']}: {summary['articles']} articles, {summary['revised']} revised, "
+                   f"{summary['unchanged']} unchanged, {summary['failed']} failed, "
+                   f"{summary['no_raw_bytes']} without raw bytes"
+                   + "".join(f"; {k}: {v}" for k, v in summary["failures"].items()))
 
 
 def entry() -> None:

@@ -95,6 +95,20 @@ class PollSettings(_Strict):
     lease_s: Annotated[int, Field(ge=60, le=86400)] = 3600
 
 
+class DedupSettings(_Strict):
+    """Near-duplicate detection and story clustering (see ingest.neardup)."""
+
+    # estimated Jaccard similarity of word shingles at or above which two texts are one story
+    similarity: Annotated[float, Field(gt=0, le=1)] = 0.5
+    shingle_words: Annotated[int, Field(ge=1, le=10)] = 3
+    shingle_chars: Annotated[int, Field(ge=1, le=10)] = 3  # for CJK and Thai runs
+    # LSH: bands x rows MinHash permutations; changing these needs `ingest reprocess` to rebuild the index
+    lsh_bands: Annotated[int, Field(ge=1, le=256)] = 42
+    lsh_rows: Annotated[int, Field(ge=1, le=32)] = 3
+    # a re-post under a new URL with the same normalised title, by the same source, within this window
+    title_window_days: Annotated[float, Field(ge=0, le=365)] = 7.0
+
+
 class SourceConfig(_Strict):
     name: str
     feed: str
@@ -136,6 +150,9 @@ class Config(_Strict):
     fetch: FetchSettings = FetchSettings()
     extract: ExtractSettings = ExtractSettings()
     sources: tuple[SourceConfig, ...] = ()
+    dedup: DedupSettings = DedupSettings()
+    # the tagging taxonomy (relative to the working directory); null turns rule tags off
+    taxonomy: str | None = "config/tags.yaml"
     # Filled by load_config, never read from the file.
     path: str | None = Field(default=None, exclude=True)
     invalid_sources: tuple[ConfigError, ...] = Field(default=(), exclude=True)

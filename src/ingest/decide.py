@@ -145,3 +145,15 @@ def source_state(last_polled_at: datetime | None, error_count: int, failing_sinc
         return f"backing off ({error_count} failed, next {when})"
     since = failing_since.strftime("%Y-%m-%d %H:%M") if failing_since else "-"
     return f"failing since {since} ({error_count} failed, next {when})"
+
+
+# Re-checks of an archived article for revisions, counted from when it was first seen: news is edited
+# most in its first hours, rarely after a few days.
+REVISION_CHECKS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3))
+
+
+def next_revision_check(first_seen_at: datetime, checks_done: int) -> datetime | None:
+    """When an article is next re-fetched to look for a revision; None once the schedule is over."""
+    if checks_done >= len(REVISION_CHECKS):
+        return None
+    return first_seen_at + REVISION_CHECKS[checks_done]

@@ -13,6 +13,7 @@ counted, recorded outcome and never stops the other sources.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,8 +30,9 @@ from ingest.errors import ErrorKind, FeedParseError
 from ingest.extract import ExtractorPool, ExtractResult, PageInput
 from ingest.feeds import ParsedFeed, parse_feed
 from ingest.fetch import Fetcher, FetchResult
-from ingest.store import archive
+from ingest.store import archive, revisions
 from ingest.store.db import read_session, write_session
+from ingest.store.enrich import Enricher
 from ingest.store.hostslots import HostSlots
 from ingest.store.models import Entry, Source, utcnow
 from ingest.store.retry import retry_lost_races
@@ -104,6 +106,7 @@ class PollContext:
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
                                           thread_name_prefix="ingest-fetch")
         self.source_ids: dict[str, int] = {}
+        self.enricher = Enricher.from_config(config)  # taxonomy and dedup settings for the store
         self._lock = threading.Lock()
 
     def source_id(self, source: SourceConfig) -> int:
@@ -219,6 +222,13 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 bad.append(entry_id)
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
+
+    def due_rechecks() -> list[Any]:
+        with write_session(ctx.engine) as s:  # archived articles due for a revision re-check are fetched again
+            return list(revisions.due_rechecks(s, source_id, now))
+
+    rechecks = retry_lost_races(due_rechecks)
+
     def write() -> None:
         with write_session(ctx.engine) as s:
             for entry_id, article_id in plan.link_known:
@@ -238,6 +248,10 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
         groups.setdefault(canonical, []).append((entry_id, link))
     work = [WorkItem(tuple(e for e, _ in members), members[0][1], canonical)
             for canonical, members in groups.items()]
+    for r in rechecks:
+        with contextlib.suppress(ValueError):  # links of archived entries were canonicalised before
+            if (canonical := canonicalize(r.link)) not in groups:
+                work.append(WorkItem(r.entry_ids, r.link, canonical))
     return work, len(plan.link_known)
 
 
@@ -285,7 +299,7 @@ def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]
         return []
     # store_outcomes re-runs a transaction that lost a race with a concurrent run (store/retry.py)
     return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
-                                  next_attempt=decide.next_item_attempt, robots=robots)
+                                  next_attempt=decide.next_item_attempt, robots=robots, enricher=ctx.enricher)
 
 
 def poll_source(ctx: PollContext, source: SourceConfig,

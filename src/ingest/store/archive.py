@@ -27,6 +27,7 @@ from ingest.dedup import content_sha256
 from ingest.extract import Extraction, ExtractionFailure
 from ingest.feeds import FeedEntry
 from ingest.fetch import FetchRecord, FetchResult
+from ingest.store import enrich, revisions
 from ingest.store.db import insert_ignore, write_session
 from ingest.store.models import (
     Article,
@@ -227,7 +228,7 @@ def _set_entries(s: Session, entry_ids: Sequence[int], **values: Any) -> None:
 
 
 def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: int, now: datetime,
-                  next_attempt: Any) -> StoredItem:
+                  next_attempt: Any, enricher: Any = None) -> StoredItem:
     """Store one fetched (or failed) page and resolve its entries. Call inside a SAVEPOINT."""
     fetch_id = record_fetch(s, o.fetch, kind="page", run_id=run_id, source_id=source_id)
     if not o.fetch.ok or o.extraction is None or isinstance(o.extraction, ExtractionFailure):
@@ -269,6 +270,9 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
     add_tags(s, article_id, entry_categories(s, o.entry_ids), "feed")
     if status in ("new", "updated"):
         add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
+        # versions, story cluster, rule tags (issue 3)
+        enrich.after_store(s, enricher or enrich.Enricher(), article_id, status, source_id=source_id,
+                           fetch_id=fetch_id, run_id=run_id, now=now, entry_ids=o.entry_ids)
     _set_entries(s, o.entry_ids, status="duplicate" if status == "duplicate" else "archived",
                  article_id=article_id, page_fetch_id=fetch_id, error_kind=None, error_detail=None,
                  next_attempt_at=None, attempts=Entry.attempts + 1)
@@ -356,8 +360,8 @@ def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_s
     """A known article fetched again: identical text changes nothing; changed text is a new extraction
     that becomes current (the previous one stays, so nothing is overwritten)."""
     current = _run(s, select(Article.content_sha256).where(Article.id == article_id)).scalar_one()
-    if current == text_sha:
-        return "unchanged"
+    if current == text_sha or revisions.same_revision(s, article_id, ex.text):
+        return "unchanged"  # whitespace or punctuation edits are not revisions
     extraction_id = _insert_extraction(s, ex, url, article_id, fetch_id, blob, run_id, text_sha, now)
     _run(s, insert_ignore(s.get_bind(), TextHash).values(
         sha256=text_sha, article_id=article_id, created_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
@@ -391,7 +395,8 @@ def parse_date(value: str | None) -> datetime | None:
 
 
 def store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: int | None, source_id: int,
-                   next_attempt: Any, robots: Sequence[FetchResult] = ()) -> list[StoredItem]:
+                   next_attempt: Any, robots: Sequence[FetchResult] = (),
+                   enricher: Any = None) -> list[StoredItem]:
     """One transaction for a batch; a SAVEPOINT per item so one failure loses only that item.
     ``robots``: the robots.txt fetches made for this batch, recorded with it. A transaction aborted to
     break a deadlock with a concurrent run is run again (store/retry.py)."""
@@ -410,7 +415,7 @@ def _store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: 
             try:
                 with s.begin_nested():
                     results.append(store_outcome(s, o, run_id=run_id, source_id=source_id, now=now,
-                                                 next_attempt=next_attempt))
+                                                 next_attempt=next_attempt, enricher=enricher))
             except IntegrityError as exc:
                 results.append(StoredItem("failed", None, "internal", o.link))
                 with s.begin_nested():

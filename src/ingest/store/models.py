@@ -290,3 +290,83 @@ class HostSlot(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=128)
     expires_at: datetime | None = _dt()
     last_start_at: datetime | None = _dt()
+
+
+# --- issue 3: revisions, near-duplicates and story clusters (migration 0002) ------------------------
+
+class ArticleVersion(SQLModel, table=True):
+    """One text of an article as fetched at one time; ``articles.version`` names the latest. A re-fetch
+    whose text differs only in whitespace or punctuation is not a new version."""
+
+    __tablename__ = "article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_article_versions"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    version: int
+    title: str | None = _text()
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    content_sha256: str = Field(max_length=64)
+    fetched_at: datetime = _dt(nullable=False)
+    fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    extraction_id: int | None = Field(default=None, foreign_key="extractions.id")
+    run_id: int | None = Field(default=None, foreign_key="runs.id")
+
+
+class ArticleState(SQLModel, table=True):
+    """Per-article state added after the articles table: the latest version, the revision-check schedule,
+    the MinHash signature and the story cluster. One row per article (kept apart so the shared articles
+    table is not altered)."""
+
+    __tablename__ = "article_state"
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), primary_key=True))
+    version: int = 1
+    version_key: str | None = Field(default=None, max_length=64)  # hash of the letters-and-digits text
+    checks: int = 0  # revision re-checks made so far
+    checked_at: datetime | None = _dt()  # when a re-check was last queued
+    listed_updated_at: datetime | None = _dt()  # the feeds' newest ``updated`` date when last fetched
+    next_check_at: datetime | None = _dt(index=True)
+    signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    cluster_id: int | None = Field(default=None, index=True)
+
+
+class LshBand(SQLModel, table=True):
+    """MinHash LSH buckets: candidates for an article are the rows sharing any (band, bucket): an indexed
+    lookup whose cost does not grow with the archive."""
+
+    __tablename__ = "lsh_bands"
+    band: int = Field(primary_key=True)
+    bucket: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), primary_key=True))
+
+
+class TitleHash(SQLModel, table=True):
+    """Normalised-title hashes per source, for title dedup over a time window."""
+
+    __tablename__ = "title_hashes"
+    __table_args__ = (Index("ix_title_hashes_lookup", "source_id", "title_sha256", "seen_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="sources.id")
+    title_sha256: str = Field(max_length=64)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    seen_at: datetime = _dt(nullable=False)
+
+
+class StoryCluster(SQLModel, table=True):
+    """A story: articles whose texts are near-duplicates of its first article."""
+
+    __tablename__ = "story_clusters"
+    id: int | None = Field(default=None, primary_key=True)
+    first_article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), nullable=False,
+                                                  unique=True))
+    created_at: datetime = _dt(nullable=False)
+
+
+class ClusterMember(SQLModel, table=True):
+    """An article's membership in a story (one story per article; members are never deleted)."""
+
+    __tablename__ = "cluster_members"
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), primary_key=True))
+    cluster_id: int = Field(foreign_key="story_clusters.id", index=True)
+    similarity: float  # estimated Jaccard similarity to the cluster's first article
+    method: str = Field(max_length=16)  # first | minhash | title
+    created_at: datetime = _dt(nullable=False)

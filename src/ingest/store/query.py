@@ -14,6 +14,7 @@ from sqlmodel import Session
 from ingest.decide import source_state
 from ingest.store.models import (
     Article,
+    ArticleState,
     ArticleTag,
     Blob,
     Entry,
@@ -29,7 +30,8 @@ from ingest.urls import canonicalize
 ITEMS_PER_DAY_WINDOW = timedelta(days=7)
 
 EXPORT_FIELDS = ("id", "url", "canonical_url", "source", "feed_urls", "title", "authors", "published_at",
-                 "language", "text", "tags", "content_sha256", "fetched_at", "extractor", "extractor_version")
+                 "language", "text", "tags", "content_sha256", "fetched_at", "extractor", "extractor_version",
+                 "version")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -70,6 +72,8 @@ def article_records(s: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     extractors = {row[0]: row[1:] for row in s.execute(select(
         Extraction.id, Extraction.extractor, Extraction.extractor_version).where(
         Extraction.id.in_([a.current_extraction_id for a in rows.values() if a.current_extraction_id]))).all()}  # type: ignore[union-attr]
+    latest = dict(s.execute(select(ArticleState.article_id, ArticleState.version).where(
+        ArticleState.article_id.in_(ids))).all())  # type: ignore[attr-defined]
     out = []
     for article_id in ids:
         a = rows.get(article_id)
@@ -82,7 +86,7 @@ def article_records(s: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
             "published_at": iso(a.published_at), "language": a.language, "text": a.text,
             "tags": sorted(set(tags.get(a.id, []))), "content_sha256": a.content_sha256,
             "fetched_at": iso(a.fetched_at), "extractor": extractor, "extractor_version": version,
-            "first_seen_at": iso(a.first_seen_at), "sitename": a.sitename,
+            "first_seen_at": iso(a.first_seen_at), "sitename": a.sitename, "version": latest.get(a.id, 1),
         })
     return out
 

@@ -1,7 +1,7 @@
 """scheduling state, leases, backfill checkpoints, cross-process host slots
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-26
 
 - sources: a lease (owner, expiry) that keeps two runs from polling one source at once, and the
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,137 @@
+"""Near-duplicate texts (pure): shingles, MinHash signatures, LSH band keys, title keys.
+
+Shingles work for any script: the normalised text (see :func:`ingest.dedup.normalize_text`) is split
+into Unicode word tokens; runs of scripts written without spaces (CJK, Thai, Japanese kana, Hangul
+syllables) are cut into character n-grams instead, since their "words" are whole clauses. Word
+shingles are ``shingle_words`` consecutive tokens.
+
+MinHash (``bands * rows`` permutations, universal hashing over CRC-32 shingle hashes, fixed seed so
+signatures are comparable across processes and runs) estimates the Jaccard similarity of two shingle
+sets. LSH cuts a signature into ``bands`` bands of ``rows`` values; two texts are candidates when any
+band is equal, which the archive finds with an indexed lookup of (band, bucket) pairs: the cost per
+article depends on the band count, not on the archive's size. Candidates are confirmed by the
+estimated similarity (``similarity`` threshold).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ingest.dedup import normalize_text
+
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX32 = np.uint64(0xFFFFFFFF)
+_TOKEN = re.compile(r"\w+")
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+@dataclass(frozen=True, slots=True)
+class DedupParams:
+    shingle_words: int = 3
+    shingle_chars: int = 3
+    bands: int = 42
+    rows: int = 3
+    similarity: float = 0.5
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+
+def tokens(text: str, char_n: int = 3) -> list[str]:
+    """Word tokens; runs of unspaced scripts become overlapping character n-grams."""
+    out: list[str] = []
+    for word in _TOKEN.findall(normalize_text(text)):
+        if not _UNSPACED.search(word):
+            out.append(word)
+            continue
+        pos = 0
+        for m in _UNSPACED.finditer(word):
+            if m.start() > pos:
+                out.append(word[pos:m.start()])
+            run = m.group()
+            if len(run) <= char_n:
+                out.append(run)
+            else:
+                out.extend(run[i:i + char_n] for i in range(len(run) - char_n + 1))
+            pos = m.end()
+        if pos < len(word):
+            out.append(word[pos:])
+    return out
+
+
+def shingles(text: str, params: DedupParams = DedupParams()) -> set[int]:
+    """CRC-32 hashes of the text's word shingles (a short text is one shingle of all its tokens)."""
+    toks = tokens(text, params.shingle_chars)
+    k = params.shingle_words
+    if len(toks) <= k:
+        return {zlib.crc32(" ".join(toks).encode())} if toks else set()
+    return {zlib.crc32(" ".join(toks[i:i + k]).encode()) for i in range(len(toks) - k + 1)}
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(1)  # fixed: stored signatures must stay comparable
+    a = rng.randint(1, 1 << 32, size=num_perm, dtype=np.uint64)
+    b = rng.randint(0, 1 << 32, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def signature(shingle_hashes: set[int], num_perm: int) -> np.ndarray:
+    """MinHash signature (uint32 per permutation); all-max for an empty set."""
+    if not shingle_hashes:
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    a, b = _permutations(num_perm)
+    hv = np.fromiter(shingle_hashes, dtype=np.uint64, count=len(shingle_hashes))
+    with np.errstate(over="ignore"):
+        ph = ((np.outer(hv, a) + b) % _MERSENNE) & _MAX32
+    return ph.min(axis=0).astype(np.uint32)
+
+
+def text_signature(text: str, params: DedupParams = DedupParams()) -> np.ndarray:
+    return signature(shingles(text, params), params.num_perm)
+
+
+def similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Estimated Jaccard similarity of the two shingle sets."""
+    if len(sig_a) != len(sig_b) or not len(sig_a):
+        return 0.0
+    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
+
+
+def band_keys(sig: np.ndarray, params: DedupParams = DedupParams()) -> list[tuple[int, int]]:
+    """(band index, signed 64-bit bucket) for each LSH band of a signature."""
+    out = []
+    for band in range(params.bands):
+        chunk = sig[band * params.rows:(band + 1) * params.rows].tobytes()
+        digest = hashlib.blake2b(chunk, digest_size=8).digest()
+        out.append((band, int.from_bytes(digest, "big", signed=True)))
+    return out
+
+
+def to_bytes(sig: np.ndarray) -> bytes:
+    return sig.astype("<u4").tobytes()
+
+
+def from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+
+
+def title_key(title: str | None) -> str | None:
+    """Hash of a title's letters and digits (case, spacing and punctuation ignored); None when empty."""
+    if not title:
+        return None
+    core = "".join(_TOKEN.findall(normalize_text(title)))
+    return hashlib.sha256(core.encode()).hexdigest() if len(core) >= 8 else None
+
+
+def revision_key(text: str) -> str:
+    """Hash of a text's letters and digits only: a re-fetch that changed only whitespace or
+    punctuation has the same key, so it is not a revision."""
+    return hashlib.sha256("".join(_TOKEN.findall(normalize_text(text))).encode()).hexdigest()

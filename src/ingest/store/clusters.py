@@ -1,0 +1,137 @@
+"""Story clusters in the archive: the LSH index, title dedup, and cluster membership.
+
+Each archived article gets a MinHash signature (``article_state.signature``), one ``lsh_bands`` row
+per band, and a story: the story of its most similar earlier article when the estimated similarity
+reaches the threshold, or else a re-post of the same normalised title by the same source inside the
+title window; otherwise it starts a story of its own. Members are never deleted or moved: a revision
+adds its new bands (so copies of the new text find it) and keeps its story.
+
+Candidate lookup is one indexed query on (band, bucket) pairs: its cost depends on the number of bands
+and on how many articles share a bucket, not on the archive's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, insert, or_, select, update
+from sqlmodel import Session
+
+from ingest import neardup
+from ingest.store.db import insert_ignore
+from ingest.store.models import ArticleState, ClusterMember, LshBand, StoryCluster, TitleHash
+
+MAX_CANDIDATES = 200
+
+
+def _run(s: Session, statement: Any) -> Any:
+    return s.connection().execute(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    cluster_id: int
+    similarity: float  # to the cluster's first article
+    method: str  # first | minhash | title
+    matched_article_id: int | None
+
+
+def candidates(s: Session, keys: list[tuple[int, int]], exclude: int) -> list[int]:
+    # one (band = ? AND bucket = ?) term per band: both engines answer each from the primary-key index
+    # (a row-value IN list made SQLite scan the table)
+    match = or_(*[and_(LshBand.band == b, LshBand.bucket == k) for b, k in keys])  # type: ignore[arg-type]
+    rows = _run(s, select(LshBand.article_id).where(match, LshBand.article_id != exclude)  # type: ignore[arg-type]
+                .distinct().limit(MAX_CANDIDATES)).scalars().all()
+    return list(rows)
+
+
+def _signatures(s: Session, ids: list[int]) -> dict[int, tuple[np.ndarray, int | None]]:
+    out = {}
+    for article_id, sig, cluster_id in _run(s, select(
+            ArticleState.article_id, ArticleState.signature, ArticleState.cluster_id).where(
+            ArticleState.article_id.in_(ids))):  # type: ignore[attr-defined]
+        if sig is not None:
+            out[article_id] = (neardup.from_bytes(sig), cluster_id)
+    return out
+
+
+def index_bands(s: Session, article_id: int, keys: list[tuple[int, int]]) -> None:
+    _run(s, insert_ignore(s.get_bind(), LshBand).values(
+        [{"band": b, "bucket": k, "article_id": article_id} for b, k in keys]).on_conflict_do_nothing(
+        index_elements=["band", "bucket", "article_id"]))
+
+
+def place_article(s: Session, article_id: int, *, text: str, title: str | None, source_id: int,
+                  params: neardup.DedupParams, title_window: timedelta, now: datetime) -> Placement:
+    """Sign, index and cluster a newly archived article."""
+    sig = neardup.text_signature(text, params)
+    keys = neardup.band_keys(sig, params)
+    best: tuple[float, int, int | None] | None = None
+    cands = candidates(s, keys, article_id)
+    sigs = _signatures(s, cands) if cands else {}
+    for cand, (cand_sig, cluster_id) in sigs.items():
+        sim = neardup.similarity(sig, cand_sig)
+        if sim >= params.similarity and (best is None or (sim, -cand) > (best[0], -best[1])):
+            best = (sim, cand, cluster_id)
+    method = "minhash"
+    tkey = neardup.title_key(title)
+    if best is None and tkey is not None and title_window > timedelta(0):
+        owner = _run(s, select(TitleHash.article_id).where(
+            TitleHash.source_id == source_id, TitleHash.title_sha256 == tkey,  # type: ignore[arg-type]
+            TitleHash.seen_at >= now - title_window, TitleHash.article_id != article_id)  # type: ignore[arg-type]
+            .order_by(TitleHash.id).limit(1)).scalar()
+        if owner is not None:
+            owner_state = _signatures(s, [owner]).get(owner)
+            best = (neardup.similarity(sig, owner_state[0]) if owner_state else 0.0, owner,
+                    owner_state[1] if owner_state else None)
+            method = "title"
+    if tkey is not None:
+        _run(s, insert(TitleHash).values(source_id=source_id, title_sha256=tkey, article_id=article_id,
+                                         seen_at=now))
+    index_bands(s, article_id, keys)
+    _run(s, update(ArticleState).where(ArticleState.article_id == article_id).values(  # type: ignore[arg-type]
+        signature=neardup.to_bytes(sig)))
+    cluster_id = best[2] if best is not None else None
+    if cluster_id is None:
+        cluster_id = int(_run(s, insert(StoryCluster).values(first_article_id=article_id, created_at=now)
+                              .returning(StoryCluster.id)).scalar_one())  # type: ignore[arg-type]
+        placement = Placement(cluster_id, 1.0, "first", None)
+    else:
+        first = _run(s, select(StoryCluster.first_article_id).where(StoryCluster.id == cluster_id)).scalar_one()
+        first_sig = _signatures(s, [first]).get(first)
+        sim = neardup.similarity(sig, first_sig[0]) if first_sig else 0.0
+        placement = Placement(cluster_id, sim, method, best[1] if best else None)
+    _run(s, insert_ignore(s.get_bind(), ClusterMember).values(
+        article_id=article_id, cluster_id=placement.cluster_id, similarity=round(placement.similarity, 4),
+        method=placement.method, created_at=now).on_conflict_do_nothing(index_elements=["article_id"]))
+    _run(s, update(ArticleState).where(ArticleState.article_id == article_id).values(  # type: ignore[arg-type]
+        cluster_id=placement.cluster_id))
+    return placement
+
+
+def resign_article(s: Session, article_id: int, *, text: str, params: neardup.DedupParams) -> None:
+    """A revision: new signature and bands (old bands stay, so copies of either text find it)."""
+    sig = neardup.text_signature(text, params)
+    index_bands(s, article_id, neardup.band_keys(sig, params))
+    _run(s, update(ArticleState).where(ArticleState.article_id == article_id).values(  # type: ignore[arg-type]
+        signature=neardup.to_bytes(sig)))
+
+
+def cluster_of(s: Session, article_id: int) -> dict[str, Any] | None:
+    """The article's story: id, first article, members with similarity and method."""
+    from ingest.store.models import Article
+
+    cluster_id = _run(s, select(ClusterMember.cluster_id).where(ClusterMember.article_id == article_id)).scalar()
+    if cluster_id is None:
+        return None
+    first = _run(s, select(StoryCluster.first_article_id).where(StoryCluster.id == cluster_id)).scalar_one()
+    members = _run(s, select(ClusterMember.article_id, ClusterMember.similarity, ClusterMember.method,
+                             Article.title, Article.canonical_url).join(
+        Article, Article.id == ClusterMember.article_id).where(ClusterMember.cluster_id == cluster_id)
+        .order_by(ClusterMember.article_id)).all()  # type: ignore[arg-type]
+    return {"id": cluster_id, "first_article_id": first,
+            "members": [{"article_id": m[0], "similarity": m[1], "method": m[2], "title": m[3], "url": m[4]}
+                        for m in members]}

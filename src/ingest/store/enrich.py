@@ -1,0 +1,66 @@
+"""What happens to an article once stored: its version, its story cluster, its rule tags.
+
+:class:`Enricher` carries the settings (taxonomy, dedup parameters) from the configuration to the
+store; :func:`after_store` is the single hook the archive calls for each new or changed article.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from ingest.config import Config, DedupSettings
+from ingest.neardup import DedupParams
+from ingest.store import clusters, revisions, tagstore
+from ingest.store.models import Article
+from ingest.tagging import DEFAULT_TAGS_PATH, Taxonomy, load_taxonomy
+
+
+@dataclass(frozen=True)
+class Enricher:
+    taxonomy: Taxonomy | None = None
+    params: DedupParams = DedupParams()
+    title_window: timedelta = timedelta(days=7)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Enricher:
+        return cls(taxonomy_for(config), dedup_params(config.dedup),
+                   timedelta(days=config.dedup.title_window_days))
+
+
+def dedup_params(d: DedupSettings) -> DedupParams:
+    return DedupParams(shingle_words=d.shingle_words, shingle_chars=d.shingle_chars, bands=d.lsh_bands,
+                       rows=d.lsh_rows, similarity=d.similarity)
+
+
+def taxonomy_for(config: Config) -> Taxonomy | None:
+    """The configured taxonomy; the default file may be absent (no rule tags), a configured one not."""
+    if config.taxonomy is None:
+        return None
+    if config.taxonomy == DEFAULT_TAGS_PATH and not Path(config.taxonomy).is_file():
+        return None
+    return load_taxonomy(config.taxonomy)
+
+
+def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *, source_id: int,
+                fetch_id: int | None, run_id: int | None, now: datetime, entry_ids: Sequence[int] = ()) -> None:
+    """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags."""
+    title, text, sha, extraction_id = s.connection().execute(select(
+        Article.title, Article.text, Article.content_sha256, Article.current_extraction_id).where(
+        Article.id == article_id)).one()  # type: ignore[arg-type]
+    kw = dict(title=title, text=text, text_sha=sha, fetch_id=fetch_id, extraction_id=extraction_id,
+              run_id=run_id, now=now)
+    if status == "new":
+        revisions.first_version(s, article_id, **kw, entry_ids=entry_ids)  # type: ignore[arg-type]
+        clusters.place_article(s, article_id, text=text, title=title, source_id=source_id,
+                               params=enricher.params, title_window=enricher.title_window, now=now)
+    else:
+        revisions.new_version(s, article_id, **kw)  # type: ignore[arg-type]
+        clusters.resign_article(s, article_id, text=text, params=enricher.params)
+    if enricher.taxonomy is not None:
+        tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text)
