@@ -401,11 +401,11 @@ def store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: i
     ``robots``: the robots.txt fetches made for this batch, recorded with it. A transaction aborted to
     break a deadlock with a concurrent run is run again (store/retry.py)."""
     return retry_lost_races(lambda: _store_outcomes(engine, outcomes, run_id=run_id, source_id=source_id,
-                                                     next_attempt=next_attempt, robots=robots))
+                                                     next_attempt=next_attempt, robots=robots, enricher=enricher))
 
 
 def _store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: int | None, source_id: int,
-                    next_attempt: Any, robots: Sequence[FetchResult] = ()) -> list[StoredItem]:
+                    next_attempt: Any, robots: Sequence[FetchResult], enricher: Any) -> list[StoredItem]:
     results: list[StoredItem] = []
     now = utcnow()
     with write_session(engine) as s:
