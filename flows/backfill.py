@@ -35,6 +35,14 @@ def window_task(ctx: pipeline.PollContext, source: Any, source_id: int, via: str
     return bf.run_window(ctx, source, source_id, via, window, candidates)
 
 
+@task(name="reprocess-source", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def reprocess_task(engine: Any, config: Any, source: str, since: Any, until: Any, run_id: int) -> dict[str, Any]:
+    from ingest.reprocess import reprocess
+
+    return reprocess(engine, config, sources=[source], since=since, until=until, run_id=run_id,
+                     extractor=shared_extractor(config.extract))
+
+
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
 def backfill(source: str, since: str, until: str | None = None, via: str = "sitemap",
              config_path: str = "config/feeds.yaml", database_url: str | None = None,
@@ -51,6 +59,12 @@ def backfill(source: str, since: str, until: str | None = None, via: str = "site
                              "window_days": window_days, "config_path": config_path},
         flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
         flow_name=runtime.flow_run.flow_name, deployment=runtime.deployment.name)
+    if via == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
+        summary = reprocess_task(engine, config, source, start, end, run_id)
+        archive.finish_run(engine, run_id, "completed", summary)
+        create_table_artifact([{k: v for k, v in summary.items() if not isinstance(v, dict)}],
+                              key="backfill-summary", description=f"ingest backfill run {run_id}: {source} via archive")
+        return summary
     try:
         with pipeline.PollContext(config, engine, run_id, extractor=shared_extractor(config.extract)) as ctx:
             source_id = ctx.source_id(src)

@@ -62,11 +62,11 @@ class WindowReport:
 
 
 def parse_via(via: str) -> tuple[str, str | None]:
-    if via in ("sitemap", "feed"):
+    if via in ("sitemap", "feed", "archive"):  # archive: re-extract stored bytes (ingest.reprocess)
         return via, None
     if via.startswith("urls:") and len(via) > 5:
         return "urls", via[5:]
-    raise UsageError(f"--via must be sitemap, feed or urls:FILE, got {via!r}")
+    raise UsageError(f"--via must be sitemap, feed, urls:FILE or archive, got {via!r}")
 
 
 def windows(since: datetime, until: datetime, days: int) -> list[Window]:

@@ -23,7 +23,7 @@ DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
 @click.option("--limit", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Flow runs at once (late runs after downtime queue instead of piling up).")
 def serve(config_path: str, limit: int) -> None:
-    """Serve the poll-feeds (scheduled) and backfill deployments in this process until Ctrl-C/SIGTERM."""
+    """Serve the poll-feeds (scheduled), backfill and reprocess deployments in this process until Ctrl-C/SIGTERM."""
     # A first start of the local API migrates its database (~20 s, more on a busy machine): wait for it.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from ingest.deployments import schedule_specs, serve_deployments
@@ -96,6 +96,17 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
         if bar:
             bar[0].update(1)
 
+    if via == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
+        from ingest.reprocess import reprocess
+
+        summary = reprocess(engine, config, sources=[source], since=start, until=end, run_id=run_id)
+        archive.finish_run(engine, run_id, "completed", summary)
+        if as_json:
+            _json_line(summary)
+        else:
+            click.echo(f"run {run_id}: re-extracted {summary['articles']} archived articles of {source}: "
+                       f"{summary['revised']} revised, {summary['unchanged']} unchanged, {summary['failed']} failed")
+        return
     try:
         with PollContext(config, engine, run_id) as ctx:
             summary = bf.run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,

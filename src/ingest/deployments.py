@@ -20,6 +20,7 @@ from ingest.config import Config
 WORK_POOL = "ingest"
 POLL = ("poll-feeds", "flows/poll.py", "poll_feeds")  # deployment name, file, function
 BACKFILL = ("backfill", "flows/backfill.py", "backfill")
+REPROCESS = ("reprocess", "flows/reprocess.py", "reprocess")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,9 @@ def render_prefect_yaml(config: Config, config_path: str) -> str:
             {"name": BACKFILL[0], "entrypoint": f"{BACKFILL[1]}:{BACKFILL[2]}", "work_pool": pool(),
              "pull": pull(), "description": "Backfill one source over a date range (run with parameters).",
              "parameters": {"config_path": config_path}, "schedules": []},
+            {"name": REPROCESS[0], "entrypoint": f"{REPROCESS[1]}:{REPROCESS[2]}", "work_pool": pool(),
+             "pull": pull(), "description": "Re-extract, re-dedup and re-tag the archive from stored bytes.",
+             "parameters": {"config_path": config_path}, "schedules": []},
         ],
     }
     header = (f"# Generated from {config_path} by `ingest deployments render`: edit that file, not this one.\n"
@@ -87,4 +91,6 @@ def serve_deployments(config: Config, config_path: str) -> list[Any]:
                    for s in schedule_specs(config)])
     backfill = load_flow("backfill", BACKFILL[2]).to_deployment(
         name=BACKFILL[0], parameters={"config_path": config_path})
-    return [poll, backfill]
+    reprocess = load_flow("reprocess", REPROCESS[2]).to_deployment(
+        name=REPROCESS[0], parameters={"config_path": config_path})
+    return [poll, backfill, reprocess]
