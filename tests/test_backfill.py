@@ -62,8 +62,10 @@ def test_pure_parts() -> None:
          bf.Candidate("http://a/1", None, "s")]
     assert {w.label(): [x.url for x in v] for w, v in bf.assign(c, wins).items() if v} == {
         "2024-01-08..2024-01-15": ["http://a/1"], "2024-01-01..2024-01-20": ["http://a/2"]}
-    with pytest.raises(UsageError, match="--via must be sitemap, feed or urls:FILE"):
-        bf.parse_via("archive")
+    assert bf.parse_via("archive") == ("archive", None)  # re-extraction from stored bytes (ingest.reprocess)
+    assert bf.parse_via("urls:/tmp/u.txt") == ("urls", "/tmp/u.txt")
+    with pytest.raises(UsageError, match="--via must be sitemap, feed, urls:FILE or archive, got 'ftp'"):
+        bf.parse_via("ftp")
     assert bf.parse_range("2024-01-01", "2024-02-01T12:00+02:00") == (
         datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, 10, tzinfo=UTC))
 
