@@ -1,0 +1,72 @@
+"""Archive-maintenance commands of ``ingest``: ``retag`` and ``reprocess`` (no network).
+
+Registered on the main group by :mod:`ingest.cli` (kept apart so that module stays small).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from ingest.cli import (
+    UTCDate,
+    _config_for_db,
+    _engine,
+    _json_line,
+    config_option,
+    db_option,
+    json_option,
+    main,
+)
+from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
+from ingest.errors import UsageError
+
+
+@main.command()
+@click.option("--taxonomy", "taxonomy_path", metavar="FILE",
+              help="Taxonomy file (default: `taxonomy:` of the config, else config/tags.yaml).")
+@db_option
+@config_option
+@json_option
+def retag(taxonomy_path: str | None, db: str | None, config_path: str | None, as_json: bool) -> None:
+    """Re-apply the taxonomy's rules to every archived article (no network; idempotent)."""
+    from ingest.store.tagstore import retag as run_retag
+    from ingest.tagging import DEFAULT_TAGS_PATH, load_taxonomy
+
+    config = _config_for_db(config_path)
+    path = taxonomy_path or (config.taxonomy if config else None) or DEFAULT_TAGS_PATH
+    taxonomy = load_taxonomy(path)
+    summary = run_retag(_engine(db, config_path), taxonomy)
+    if as_json:
+        _json_line(summary)
+    else:
+        click.echo(f"retagged {summary['articles']} articles with {path} (rule version {summary['rule_version']}): "
+                   f"{summary['rule_tags']} rule tags on {summary['tagged']} articles in {summary['seconds']} s")
+
+
+@main.command()
+@click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
+@db_option
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only articles first listed by this source.")
+@click.option("--since", type=UTCDate(), help="Published (or first seen) on or after this date.")
+@click.option("--until", type=UTCDate(), help="Published (or first seen) before this date.")
+@json_option
+def reprocess(config_path: str, db: str | None, sources: tuple[str, ...], since: datetime | None,
+              until: datetime | None, as_json: bool) -> None:
+    """Re-extract archived articles from their stored raw bytes, then re-dedup and re-tag (no network)."""
+    from ingest.reprocess import reprocess as run_reprocess
+    from ingest.store.db import open_archive
+
+    config = load_config(config_path)
+    if since and until and since >= until:
+        raise UsageError("--since must be before --until")
+    engine = open_archive(resolve_database_url(db, config), create_if_empty=False)
+    summary = run_reprocess(engine, config, sources=list(sources) or None, since=since, until=until)
+    if as_json:
+        _json_line(summary)
+    else:
+        click.echo(f"reprocess run {summary['run_id']}: {summary['articles']} articles, {summary['revised']} revised, "
+                   f"{summary['unchanged']} unchanged, {summary['failed']} failed, "
+                   f"{summary['no_raw_bytes']} without raw bytes"
+                   + "".join(f"; {k}: {v}" for k, v in summary["failures"].items()))
