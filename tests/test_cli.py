@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from clientry import run_entry
 
-from ingest.cli import entry, main
+from ingest.cli import main
 from ingest.config import parse_config
 from ingest.demo.site import demo_config_yaml, demo_manifest
 from ingest.pipeline import PollContext, poll_source
@@ -42,14 +43,6 @@ def run(*args: str) -> Any:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def run_entry(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Through the console entry point, which owns the exit codes and the one-line errors."""
-    monkeypatch.setattr("sys.argv", ["ingest", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        entry()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def lines(output: str) -> list[dict[str, Any]]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
+from clientry import run_entry
 from faultsite import FaultSite, rss, serve
 from sqlalchemy import func, select, text
 
-from ingest.cli import entry
 from ingest.config import parse_config
 from ingest.pipeline import PollContext, poll_source
 from ingest.store.db import _alembic_config, head_revision, open_archive, open_engine, upgrade
@@ -23,13 +23,6 @@ HOSTILE_QUERIES = ['"', "a OR", "NEAR(", "*", "x'); DROP TABLE articles; --", "A
                    "1; DELETE FROM articles", "\x00", "😀" * 200]
 
 
-def run_entry(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["ingest", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        entry()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def one_line_error(code: int, err: str) -> bool:
