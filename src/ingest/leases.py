@@ -2,27 +2,79 @@
 
 A lease is two columns on the source's row, taken with ONE conditional UPDATE: it succeeds only when
 the lease is free, expired, or already ours, so the database decides races (SQLite serialises writers
-with BEGIN IMMEDIATE; PostgreSQL row-locks the UPDATE and re-checks the condition). A run that dies
-keeps its lease only until it expires. A run that cannot take a source's lease skips that source and
-says so (``skipped`` in the run summary); the next scheduled run picks it up.
+with BEGIN IMMEDIATE; PostgreSQL row-locks the UPDATE and re-checks the condition). A run that cannot
+take a source's lease skips that source and says so (``skipped`` in the run summary); the next
+scheduled run picks it up.
+
+A run that dies (SIGKILL, OOM killer, power cut) cannot release what it holds. Its lease runs out in
+time; sooner than that, a process on the *same machine* sees that the holder is gone (the owner id
+names host, pid and the pid's start time, so a recycled pid is not mistaken for the holder) and takes
+the lease over, again with one conditional UPDATE on that exact dead owner, so two takers cannot both
+win. Holders on other machines are only ever freed by expiry: their liveness cannot be seen from here.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import socket
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Engine, or_, select, update
 
 from ingest.store.db import write_session
 from ingest.store.models import Source, utcnow
 
+# label:host:pid@start:random[:suffix]; the label may itself contain ':'
+_OWNER = re.compile(r":(?P<host>[^:]+):(?P<pid>\d+)@(?P<start>\d+):[0-9a-f]{12}(?::|$)")
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()[:40]
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux /proc), None when there is no such
+    process; 0 when it exists but /proc cannot tell (other systems)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stat = b""
+    if stat:
+        # the command name (field 2) may hold spaces and parentheses: split after its last ')'
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return 0
+
 
 def new_owner(label: str = "run") -> str:
-    """A lease owner id that says who holds it: host, pid and a random part."""
-    return f"{label}:{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """A lease owner id that says who holds it: host, pid (with its start time) and a random part."""
+    pid = os.getpid()
+    return f"{label}:{_hostname()}:{pid}@{_start_time(pid) or 0}:{uuid.uuid4().hex[:12]}"
+
+
+def holder_is_dead(owner: str | None) -> bool:
+    """True only when ``owner`` names a process on this machine that no longer runs. Owners from
+    other machines, or in another format, are never judged dead: only their expiry frees them."""
+    match = _OWNER.search(owner or "")
+    if match is None or match["host"] != _hostname():
+        return False
+    pid, start = int(match["pid"]), int(match["start"])
+    if pid == os.getpid():
+        return False
+    now = _start_time(pid)
+    return now is None or (start != 0 and now != 0 and now != start)
 
 
 def acquire(engine: Engine, source_id: int, owner: str, duration: timedelta) -> bool:
@@ -33,7 +85,14 @@ def acquire(engine: Engine, source_id: int, owner: str, duration: timedelta) -> 
             or_(Source.lease_owner.is_(None), Source.lease_expires_at.is_(None),  # type: ignore[union-attr]
                 Source.lease_expires_at < now, Source.lease_owner == owner),  # type: ignore[operator]
         ).values(lease_owner=owner, lease_expires_at=now + duration))
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        holder = s.execute(select(Source.lease_owner).where(Source.id == source_id)).scalar_one_or_none()
+        if not holder_is_dead(holder):
+            return False
+        taken = s.execute(update(Source).where(Source.id == source_id, Source.lease_owner == holder)
+                          .values(lease_owner=owner, lease_expires_at=now + duration))
+        return taken.rowcount == 1  # type: ignore[attr-defined]
 
 
 def release(engine: Engine, source_id: int, owner: str) -> None:

@@ -33,7 +33,7 @@ from ingest.fetch import Fetcher, FetchResult
 from ingest.store import archive, revisions
 from ingest.store.db import read_session, write_session
 from ingest.store.enrich import Enricher
-from ingest.store.hostslots import HostSlots
+from ingest.store.hostslots import LEASE_MARGIN, HostSlots
 from ingest.store.models import Entry, Source, utcnow
 from ingest.store.retry import retry_lost_races
 from ingest.urls import canonicalize
@@ -100,7 +100,8 @@ class PollContext:
         self.extractor.start()  # before any HTTP client: forking after one can hang (FACTS.md)
         # per-host limits hold across every process sharing this archive (store/hostslots.py)
         slots = HostSlots(engine, leases.new_owner("fetch"), config.fetch.per_host_concurrency,
-                          config.fetch.per_host_delay_s)
+                          config.fetch.per_host_delay_s,
+                          lease=timedelta(seconds=config.fetch.timeout_s) + LEASE_MARGIN)
         self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot)
         self._own_fetcher = fetcher is None
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,

@@ -7,8 +7,11 @@ flight per host *in total*, and request starts on one host are at least ``per_ho
 Design (the simplest correct one we found): the rows of one host are locked together (``SELECT …
 FOR UPDATE`` in slot order on PostgreSQL, one order, so no deadlock; ``BEGIN IMMEDIATE`` serialises
 all writers on SQLite) while a process picks a free slot and reserves its start time; the request
-then runs outside any transaction. A slot is released after the request; a process that dies holds
-its slot only until ``LEASE`` runs out. Start times come from each process's clock: workers on
+then runs outside any transaction. A slot is released after the request. A process that dies
+(SIGKILL, OOM) cannot release its slots: a process on the same machine sees the holder is gone
+(:func:`ingest.leases.holder_is_dead`) and takes the slot at once; a holder on another machine keeps it
+until its lease runs out, which is sized to the longest a request may hold a slot (the fetch timeout,
+plus a margin), not minutes. Start times come from each process's clock: workers on
 several machines need synchronised clocks (NTP) for the spacing to hold exactly.
 """
 
@@ -22,21 +25,24 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
+from ingest.leases import holder_is_dead
 from ingest.store.db import insert_ignore, write_session
 from ingest.store.models import HostSlot, utcnow
 
-LEASE = timedelta(minutes=5)  # longer than any request (timeout x retries) may take
+LEASE = timedelta(minutes=5)  # default; the pipeline passes the fetch timeout plus LEASE_MARGIN
+LEASE_MARGIN = timedelta(seconds=30)
 WAIT_STEP_S = 0.05  # between attempts when every slot of a host is busy
 
 
 class HostSlots:
     def __init__(self, engine: Engine, owner: str, per_host: int, delay_s: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, lease: timedelta = LEASE) -> None:
         self._engine = engine
         self._owner = owner
         self._per_host = per_host
         self._delay = timedelta(seconds=delay_s)
         self._sleep = sleep
+        self._lease = lease  # from the reserved start: one hop of one request holds a slot at most this
         self._known: set[str] = set()
 
     def _ensure(self, host: str) -> None:
@@ -55,13 +61,14 @@ class HostSlots:
             rows = s.execute(select(HostSlot).where(HostSlot.host == host).order_by(HostSlot.slot)
                              .with_for_update()).scalars().all()
             free = [r for r in rows if r.slot < self._per_host and
-                    (r.owner is None or r.expires_at is None or r.expires_at < now)]
+                    (r.owner is None or r.expires_at is None or r.expires_at < now
+                     or holder_is_dead(r.owner))]
             if not free:
                 return None
             last = max((r.last_start_at for r in rows if r.last_start_at is not None), default=None)
             start = max(now, last + self._delay) if last is not None else now
             s.execute(update(HostSlot).where(HostSlot.host == host, HostSlot.slot == free[0].slot).values(
-                owner=owner, expires_at=start + LEASE, last_start_at=start))
+                owner=owner, expires_at=start + self._lease, last_start_at=start))
             return free[0].slot, start
 
     def _release(self, host: str, slot: int, owner: str) -> None:
