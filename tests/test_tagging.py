@@ -71,6 +71,9 @@ def test_fields_and_min_mentions() -> None:
     ({"tags": {"x": {"patterns": {"en": ["(unclosed"]}}}}, "invalid pattern"),
     ({"tags": {"x": {"terms": {"en": ["a"]}, "group": "nope"}}}, "unknown group 'nope'"),
     ({"tags": {"x": {"terms": {"en": ["a"]}}}, "tagz": {}}, "tagz: unknown key"),
+    ({"contexts": {"c": {"terms": {"en": ["b"]}, "suppresses": ["nope"]}}, "tags": {"x": {"terms": {"en": ["a"]}}}},
+     "contexts.c.suppresses: unknown group 'nope'"),
+    ({"defaults": {"exclude": {"en": ["(bad"]}}, "tags": {"x": {"terms": {"en": ["a"]}}}}, "invalid pattern"),
 ])
 def test_schema_errors(data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -95,3 +98,69 @@ def test_prominence_rule() -> None:
     assert [t.tag for t in tax.tag("", late + "alpha")] == ["x"]
     assert [t.tag for t in tax.tag("", "alpha " + late)] == ["x"]  # named in the lead
     assert [t.tag for t in tax.tag("Alpha", late)] == ["x"]  # named in the title
+
+
+def test_a_context_suppresses_its_groups() -> None:
+    tax = parse_taxonomy({
+        "groups": {"actors": {}, "topics": {}},
+        "contexts": {"sport": {"terms": {"en": ["match*", "goal*"]}, "min_mentions": 3, "suppresses": ["actors"]}},
+        "tags": {"ukraine": {"terms": {"en": ["Ukraine"]}, "group": "actors"},
+                 "sanctions": {"terms": {"en": ["sanctions"]}, "group": "topics"}}})
+    sport = "Ukraine won the match with two goals; Ukraine's second goal came late. Sanctions were not discussed."
+    assert [t.tag for t in tax.tag("", sport)] == ["sanctions"]  # 3 sport mentions: no actors
+    politics = "Ukraine asked for sanctions. Ukraine said the match of interests was clear."
+    assert [t.tag for t in tax.tag("", politics)] == ["ukraine", "sanctions"]  # one sport word is not a report
+
+
+def test_shipped_taxonomy_knows_teams_venues_and_travel() -> None:
+    # national teams in a sports report are not states
+    assert tags("Збірна України обіграла Південну Корею в товариському матчі",
+                "Матч завершився з рахунком 2:1. Воротар збірної Південної Кореї помилився, а нападник "
+                "українців забив гол. Головний тренер збірної України похвалив команду.") == []
+    assert tags("Сборная России сыграла вничью с командой Китая", "") == []
+    # a restaurant in guillemets is not the city
+    assert tags("", "В Томске после ремонта открылся ресторан «Пекин», а кафе «Токио» закрылось.") == []
+    # a place someone travels to is not the state acting; the state acting is
+    assert tags("", "The president flew to the US for treatment. He returned from the United States.") == []
+    assert tags("", "The US imposed new sanctions; Washington said more would follow.") == ["united-states",
+                                                                                          "sanctions"]
+    # a company of that origin, or a sea named after the country
+    assert tags("", "A Chinese-owned quarry and a Chinese company in the South China Sea port.") == []
+
+
+def test_first_character_grouping_changes_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first-character trie is only a speed-up: the shipped taxonomy compiled flat gives the same
+    tags and scores on every labelled article."""
+    import json
+
+    import yaml
+
+    import ingest.tagging as tagging
+
+    data = yaml.safe_load((ROOT / "config" / "tags.yaml").read_text(encoding="utf-8"))
+    texts = [(a["title"], a["text"]) for f in ("tag_articles.jsonl", "tag_articles_heldout.jsonl")
+             for a in map(json.loads, (ROOT / "tests" / "data" / "eval" / f).read_text(encoding="utf-8").splitlines())]
+    texts += [("Chinese-owned firm near the South China Sea", "Flights to the US; «Пекин» і збірна України. " * 3),
+              ("US, Manila launch war games", "The US and China held talks in Beijing; Washington Post said.")]
+    grouped = parse_taxonomy(data)
+    monkeypatch.setattr(tagging, "_by_first_char", lambda alts: "|".join(alts))
+    flat = parse_taxonomy(data)
+    assert grouped.regex.pattern != flat.regex.pattern
+    for title, text in texts:
+        assert grouped.tag(title, text) == flat.tag(title, text), title
+
+
+@pytest.mark.parametrize(("alt", "split"), [
+    ("abc(?P<g0_1>)", ("a", "bc(?P<g0_1>)")),
+    ("(?i:Chinese[- ]owned)(?P<x1_2>)", ("c", "(?i:hinese[- ]owned)(?P<x1_2>)")),
+    ("(?:to|from) the us(?P<x2_3>)", None),  # a choice first: no single first character
+    ("(?:a(?:b|c))d(?P<g0_4>)", ("a", "(?:(?:b|c))d(?P<g0_4>)")),
+    (r"\w+x(?P<g0_5>)", None),
+    (r"\-x(?P<g0_6>)", ("-", "x(?P<g0_6>)")),
+    ("a*b(?P<g0_7>)", None),
+    ("«[^«»]{1,25}»(?P<xa_8>)", ("«", "[^«»]{1,25}»(?P<xa_8>)")),
+])
+def test_first_character_split(alt: str, split: tuple[str, str] | None) -> None:
+    from ingest.tagging import _split_first
+
+    assert _split_first(alt) == split

@@ -53,6 +53,16 @@ class GroupSpec(_Strict):
     min_mentions_outside_lead: Annotated[int, Field(ge=1)] = 1
 
 
+def _check_patterns(value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    for lang, items in value.items():
+        for item in items:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise ValueError(f"invalid pattern {item!r} ({lang}): {exc}") from None
+    return value
+
+
 class TagSpec(_Strict):
     label: str | None = None
     group: str | None = None
@@ -65,24 +75,43 @@ class TagSpec(_Strict):
     @field_validator("patterns", "exclude")
     @classmethod
     def _compiles(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for lang, items in value.items():
-            for item in items:
-                try:
-                    re.compile(item)
-                except re.error as exc:
-                    raise ValueError(f"invalid pattern {item!r} ({lang}): {exc}") from None
-        return value
+        return _check_patterns(value)
+
+
+class ContextSpec(_Strict):
+    """A kind of story in which some groups' tags mean nothing: in a sports report "Ukraine" and
+    "South Korea" are teams, not states. Its terms are counted like a tag's (never emitted); at
+    ``min_mentions`` or more, the tags of the ``suppresses`` groups are dropped."""
+
+    terms: dict[str, tuple[str, ...]] = {}
+    patterns: dict[str, tuple[str, ...]] = {}
+    min_mentions: Annotated[int, Field(ge=1)] = 3
+    suppresses: tuple[str, ...] = ()
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return _check_patterns(value)
 
 
 class TagDefaults(_Strict):
     fields: tuple[Literal["title", "text"], ...] = ("title", "text")
     min_mentions: Annotated[int, Field(ge=1)] = 1
     title_weight: Annotated[int, Field(ge=1)] = 1
+    # phrases (regexes, per language) that no tag counts, e.g. a national sports team or a short
+    # quoted name: "збірна України" is a football team, «Пекин» a restaurant, neither the state
+    exclude: dict[str, tuple[str, ...]] = {}
+
+    @field_validator("exclude")
+    @classmethod
+    def _compiles(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return _check_patterns(value)
 
 
 class TaxonomySpec(_Strict):
     defaults: TagDefaults = TagDefaults()
     groups: dict[str, GroupSpec] = {}
+    contexts: dict[str, ContextSpec] = {}
     tags: dict[str, TagSpec]
 
     @field_validator("tags")
@@ -143,6 +172,18 @@ def compile_taxonomy(spec: TaxonomySpec, version: str) -> Taxonomy:
     unspaced: list[tuple[int, str, str]] = []
     cased: list[tuple[int, str, str]] = []
     names = tuple(spec.tags)
+    for j, ctx in enumerate(spec.contexts.values()):  # context terms: group "c<j>"
+        for items in ctx.terms.values():
+            for item in items:
+                target = cased if _case_sensitive(item) else unspaced if _UNSPACED.match(item) else lower
+                target.append((-len(item) * 2, f"c{j}", term_regex(item)))
+        for items in ctx.patterns.values():
+            for item in items:
+                lower.append((-len(item) * 2, f"c{j}", f"(?:{item})"))
+    for items in spec.defaults.exclude.values():  # exclusions of every tag (group "xa")
+        for item in items:
+            lower.append((-len(item) * 2 - 1, "xa", f"(?i:{item})"))
+            cased.append((-len(item) * 2 - 1, "xa", f"(?i:{item})"))
     for i, (_, tag) in enumerate(spec.tags.items()):
         for items in tag.exclude.values():
             for item in items:  # exclusions before terms at equal length; apply to both regexes
@@ -157,27 +198,99 @@ def compile_taxonomy(spec: TaxonomySpec, version: str) -> Taxonomy:
                 lower.append((-len(item) * 2, f"g{i}", f"(?:{item})"))
     n = 0
 
-    def alternation(alts: list[tuple[int, str, str]]) -> str:
+    def alternation(alts: list[tuple[int, str, str]], *, factor: bool = False) -> str:
         nonlocal n
         out = []
         for _, g, frag in sorted(alts, key=lambda a: a[0]):  # longest first: the longest term wins
             out.append(f"{frag}(?P<{g}_{n}>)")
             n += 1
-        return "|".join(out)
+        return _by_first_char(out) if factor else "|".join(out)
 
-    body = r"(?<!\w)(?:" + (alternation(lower) or "(?!)") + ")"
+    body = r"(?<!\w)(?:" + (alternation(lower, factor=True) or "(?!)") + ")"
     if unspaced:
         body += "|(?:" + alternation(unspaced) + ")"
     cased_body = r"(?<!\w)(?:" + (alternation(cased) or "(?!)") + ")"
     return Taxonomy(spec, version, re.compile(body), names, re.compile(cased_body))
 
 
+_OPEN = ("(?i:", "(?:")
+
+
+def _split_first(alt: str) -> tuple[str, str] | None:
+    """(first character, the alternative without it) when the alternative starts with one literal
+    character (possibly inside an opening group), else None."""
+    prefix = ""
+    for opening in _OPEN:
+        if alt.startswith(opening):
+            if _group_has_choice(alt[len(opening):]):
+                return None  # "(?:to|from)…": no single first character
+            prefix, alt = opening, alt[len(opening):]
+            break
+    if alt[:1] == "\\" and len(alt) > 1 and not alt[1].isalnum():
+        first, rest = alt[1], alt[2:]  # an escaped punctuation character
+    elif alt[:1] and (alt[0].isalnum() or alt[0] == "_" or ord(alt[0]) > 127) and alt[1:2] not in ("*", "+", "?", "{"):
+        first, rest = alt[0], alt[1:]
+    else:
+        return None
+    if prefix == "(?i:" or first.lower() != first:
+        first = first.lower()  # the subject is lower-cased: only the lower-case character can match
+    return first, prefix + rest
+
+
+def _group_has_choice(body: str) -> bool:
+    """Whether the group whose content starts ``body`` has a ``|`` of its own (not in a nested group
+    or a character class)."""
+    depth, i, in_class = 0, 0, False
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                return False
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def _by_first_char(alts: list[str]) -> str:
+    """One alternation as a first-character trie: ``a(?:bc|bd)|x(?:y)|…``. The regex engine tries the
+    alternatives of one branch one after the other; with hundreds of terms in one flat alternation
+    every word start cost hundreds of checks, while grouped by their first character it costs one per
+    distinct first character. Alternatives that do not start with a literal character stay flat, in
+    front (they are few: some patterns and exclusions), so their order relative to each other and to
+    the terms they may overlap is kept; within a group the original order (longest first) is kept."""
+    flat: list[str] = []
+    groups: dict[str, list[str]] = {}
+    for alt in alts:
+        split = _split_first(alt)
+        if split is None:
+            flat.append(alt)
+        else:
+            groups.setdefault(split[0], []).append(split[1])
+    out = flat + [re.escape(c) + "(?:" + "|".join(rest) + ")" for c, rest in groups.items()]
+    return "|".join(out)
+
+
 def _count(tax: Taxonomy, text: str, field: str, weight: int, counts: dict[int, int],
-           first: dict[int, int]) -> None:
+           first: dict[int, int], contexts: dict[int, int]) -> None:
     fields = tax.spec.defaults.fields
     for regex, subject in ((tax.regex, text.lower()), (tax.cased, text)):
         for m in regex.finditer(subject):
             group = m.lastgroup
+            if group is not None and group[0] == "c":
+                j = int(group[1:group.index("_")])
+                contexts[j] = contexts.get(j, 0) + weight
+                continue
             if group is None or group[0] != "g":
                 continue  # an exclusion consumed this span
             i = int(group[1:group.index("_")])
@@ -192,13 +305,17 @@ def tag_article(tax: Taxonomy, title: str | None, text: str | None) -> list[Rule
     """The taxonomy's tags for one article, most-mentioned first."""
     counts: dict[int, int] = {}
     first: dict[int, int] = {}
+    contexts: dict[int, int] = {}
     d = tax.spec.defaults
     if title:
-        _count(tax, title, "title", d.title_weight, counts, first)
+        _count(tax, title, "title", d.title_weight, counts, first, contexts)
     if text:
-        _count(tax, text, "text", 1, counts, first)
+        _count(tax, text, "text", 1, counts, first, contexts)
+    suppressed = {g for j, ctx in enumerate(tax.spec.contexts.values()) if contexts.get(j, 0) >= ctx.min_mentions
+                  for g in ctx.suppresses}
     kept = {i: n for i, n in counts.items()
-            if n >= (tax.spec.tags[tax.names[i]].min_mentions or d.min_mentions) and _prominent(tax, i, n, first[i])}
+            if n >= (tax.spec.tags[tax.names[i]].min_mentions or d.min_mentions) and _prominent(tax, i, n, first[i])
+            and tax.spec.tags[tax.names[i]].group not in suppressed}
     top: dict[str | None, int] = {}
     for i, n in kept.items():
         g = tax.spec.tags[tax.names[i]].group
@@ -232,6 +349,10 @@ def parse_taxonomy(data: Any, *, path: str | None = None, version: str = "") -> 
     for name, tag in spec.tags.items():
         if tag.group is not None and tag.group not in spec.groups:
             raise ConfigError(f"unknown group {tag.group!r}", file=path, key=f"tags.{name}.group")
+    for name, ctx in spec.contexts.items():
+        for g in ctx.suppresses:
+            if g not in spec.groups:
+                raise ConfigError(f"unknown group {g!r}", file=path, key=f"contexts.{name}.suppresses")
     return compile_taxonomy(spec, version)
 
 
