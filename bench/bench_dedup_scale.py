@@ -1,6 +1,10 @@
-"""Dedup lookup cost per article at 10k and 100k archived articles (SQLite file), and retag speed.
+"""Dedup lookup cost per article at 10k and 100k archived articles, on SQLite and PostgreSQL, and
+retag speed.
 
-    .venv/bin/python bench/bench_dedup_scale.py [--sizes 10000 100000]
+    .venv/bin/python bench/bench_dedup_scale.py [--sizes 10000 100000] [--postgres URL | --no-postgres]
+
+PostgreSQL runs in a schema of its own, dropped afterwards, when ``--postgres`` or
+``INGEST_TEST_POSTGRES_URL`` names a server (e.g. postgresql://postgres@127.0.0.1:5432/test).
 
 The archive is filled directly with synthetic articles (bulk inserts of article rows, random MinHash
 signatures, i.e. unrelated bodies, and their LSH band rows). Then 200 new articles with real-sized
@@ -12,10 +16,14 @@ shipped taxonomy over the whole archive (``tagstore.retag``), articles per secon
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -78,29 +86,61 @@ def measure(engine, sid: int, first_id: int, params: DedupParams, n: int = 200) 
     return statistics.median(times) * 1000
 
 
+@contextlib.contextmanager
+def sqlite_archive() -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield f"sqlite:///{tmp}/scale.db"
+
+
+@contextlib.contextmanager
+def postgres_archive(base: str) -> Iterator[str]:
+    import psycopg
+
+    schema = f"ingest_bench_{uuid.uuid4().hex[:12]}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run(label: str, url: str, sizes: list[int], tax) -> None:
+    params = DedupParams()
+    rng = np.random.RandomState(3)
+    print(f"== {label}")
+    engine = open_archive(url)
+    sid = archive.ensure_sources(engine, [SourceConfig(name="s", feed="https://s.example/feed")])["s"]
+    have = 0
+    for size in sorted(sizes):
+        t = time.perf_counter()
+        fill(engine, sid, have + 1, size - have, params, rng)
+        have = size
+        fill_s = time.perf_counter() - t
+        ms = measure(engine, sid, 10_000_000 + size, params)
+        print(f"{size:>7} archived articles: dedup placement (sign + LSH lookup + similarity + index + cluster) "
+              f"median {ms:.2f} ms/article  (filled in {fill_s:.0f} s)")
+    r = retag(engine, tax)
+    print(f"retag: {r['articles']} articles in {r['seconds']} s = {r['articles'] / r['seconds']:.0f} articles/s "
+          f"({r['rule_tags']} rule tags)")
+    engine.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--postgres", default=os.environ.get("INGEST_TEST_POSTGRES_URL"),
+                    help="a PostgreSQL URL to run on too (default: $INGEST_TEST_POSTGRES_URL)")
+    ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
-    params = DedupParams()
-    rng = np.random.RandomState(3)
     tax = load_taxonomy("config/tags.yaml")
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = open_archive(f"sqlite:///{tmp}/scale.db")
-        sid = archive.ensure_sources(engine, [SourceConfig(name="s", feed="https://s.example/feed")])["s"]
-        have = 0
-        for size in sorted(args.sizes):
-            t = time.perf_counter()
-            fill(engine, sid, have + 1, size - have, params, rng)
-            have = size
-            fill_s = time.perf_counter() - t
-            ms = measure(engine, sid, 10_000_000 + size, params)
-            print(f"{size:>7} archived articles: dedup placement (sign + LSH lookup + similarity + index + cluster) "
-                  f"median {ms:.2f} ms/article  (filled in {fill_s:.0f} s)")
-        r = retag(engine, tax)
-        print(f"retag: {r['articles']} articles in {r['seconds']} s = {r['articles'] / r['seconds']:.0f} articles/s "
-              f"({r['rule_tags']} rule tags)")
-        engine.dispose()
+    with sqlite_archive() as url:
+        run("SQLite", url, args.sizes, tax)
+    if args.postgres and not args.no_postgres:
+        with postgres_archive(args.postgres) as url:
+            run("PostgreSQL", url, args.sizes, tax)
 
 
 if __name__ == "__main__":
