@@ -91,3 +91,62 @@ def test_owner_ids_that_cannot_be_judged_are_never_dead() -> None:
     assert not leases.holder_is_dead("run-3")  # not our format
     assert not leases.holder_is_dead(None)
     assert not leases.holder_is_dead(mine)  # ourselves
+
+
+def test_a_killed_runs_row_is_marked_abandoned_by_the_next_run(database_url: str) -> None:
+    from ingest.store.models import Run
+
+    engine = open_archive(database_url)
+    code = textwrap.dedent(f"""
+        import os, signal
+        from ingest.store import archive
+        from ingest.store.db import open_engine
+        archive.start_run(open_engine({database_url!r}), "poll")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    live = archive.start_run(engine, "poll")  # sweeps first, then starts its own
+    with read_session(engine) as s:
+        rows = {r.id: r for r in s.execute(select(Run)).scalars()}
+    killed = next(r for r in rows.values() if r.id != live)
+    assert killed.status == "abandoned" and killed.finished_at is not None and "killed" in (killed.error or "")
+    assert rows[live].status == "running" and rows[live].owner and not leases.holder_is_dead(rows[live].owner)
+    assert archive.sweep_abandoned_runs(engine) == []  # our own live run is not touched
+
+
+def test_ingest_runs_lists_runs_and_tells_a_killed_one(sqlite_url: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from ingest.cli import main
+
+    engine = open_archive(sqlite_url)
+    done = archive.start_run(engine, "poll", {"sources": ["a"]})
+    archive.finish_run(engine, done, "completed", {"totals": {"new": 3, "failed": 1}})
+    failed = archive.start_run(engine, "backfill")
+    archive.finish_run(engine, failed, "failed", error="feed unreachable\ntraceback …")
+    code = textwrap.dedent(f"""
+        import os, signal
+        from ingest.store import archive
+        from ingest.store.db import open_engine
+        archive.start_run(open_engine({sqlite_url!r}), "poll")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == -signal.SIGKILL
+
+    def invoke(*args: str) -> list[dict]:
+        result = CliRunner().invoke(main, ["runs", "--db", sqlite_url, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.output.splitlines()]
+
+    rows = invoke("--json")
+    assert [(r["id"], r["kind"], r["status"], r["process_gone"]) for r in rows] == [
+        (3, "poll", "running", True), (failed, "backfill", "failed", None), (done, "poll", "completed", None)]
+    assert rows[2]["summary"] == {"totals": {"new": 3, "failed": 1}} and rows[2]["parameters"] == {"sources": ["a"]}
+    assert [r["id"] for r in invoke("--json", "--kind", "backfill")] == [failed]
+    table = CliRunner().invoke(main, ["runs", "--db", sqlite_url]).output
+    assert "running (process gone)" in table and "new=3 failed=1" in table and "feed unreachable" in table
+    archive.start_run(engine, "poll")  # the next run marks the killed one
+    assert [r["id"] for r in invoke("--json", "--status", "abandoned")] == [3]

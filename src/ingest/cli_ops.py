@@ -1,4 +1,4 @@
-"""Operations commands of ``ingest``: ``serve``, ``backfill``, ``deployments render``.
+"""Operations commands of ``ingest``: ``serve``, ``backfill``, ``deployments render``, ``runs``.
 
 Registered on the main group by :mod:`ingest.cli` (kept apart so that module stays small).
 """
@@ -154,3 +154,39 @@ def deployments_render(config_path: str | None, out: str, check: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {out}" + (" (unchanged)" if current == text else ""))
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--kind", type=click.Choice(["poll", "backfill", "reprocess"]), help="Only runs of this kind.")
+@click.option("--status", type=click.Choice(["running", "completed", "failed", "abandoned"]))
+@db_option
+@config_option
+@json_option
+def runs(limit: int, kind: str | None, status: str | None, db: str | None, config_path: str | None,
+         as_json: bool) -> None:
+    """The latest runs (polls, backfills, reprocessing), newest first: status, totals, Prefect flow run."""
+    from ingest.cli import _engine
+    from ingest.store.db import read_session
+    from ingest.store.query import recent_runs
+
+    with read_session(_engine(db, config_path)) as s:
+        rows = recent_runs(s, limit=limit, kind=kind, status=status)
+    if as_json:
+        for row in rows:
+            _json_line(row)
+        return
+    if not rows:
+        click.echo("no runs yet")
+        return
+
+    def totals(r: dict) -> str:
+        t = (r["summary"] or {}).get("totals") or {}
+        return " ".join(f"{k}={t[k]}" for k in ("new", "updated", "duplicate", "failed") if t.get(k)) or "-"
+
+    click.echo(format_table([{
+        "id": r["id"], "kind": r["kind"],
+        "status": r["status"] + (" (process gone)" if r["process_gone"] else ""),
+        "started": (r["started_at"] or "-")[:19], "finished": (r["finished_at"] or "-")[:19],
+        "totals": totals(r), "flow run": r["prefect_flow_run_id"] or "-",
+        "error": (r["error"] or "-").splitlines()[0][:60]} for r in rows]))

@@ -71,7 +71,7 @@ class Run(SQLModel, table=True):
     __tablename__ = "runs"
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # poll | backfill | reprocess
-    status: str = Field(default="running", max_length=16)  # running | completed | failed
+    status: str = Field(default="running", max_length=16)  # running | completed | failed | abandoned
     started_at: datetime = _dt(nullable=False)
     finished_at: datetime | None = _dt()
     ingest_version: str = Field(max_length=64)
@@ -81,6 +81,8 @@ class Run(SQLModel, table=True):
     parameters: dict[str, Any] | None = _json()
     summary: dict[str, Any] | None = _json()
     error: str | None = _text()
+    # the process running it (migration 0004): host, pid and the pid's start time
+    owner: str | None = Field(default=None, max_length=128)
 
 
 class Source(SQLModel, table=True):

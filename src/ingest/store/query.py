@@ -122,6 +122,28 @@ def _run_dict(r: Run | None) -> dict[str, Any] | None:
             "prefect_deployment": r.prefect_deployment}
 
 
+def recent_runs(s: Session, *, limit: int = 20, kind: str | None = None,
+                status: str | None = None) -> list[dict[str, Any]]:
+    """The latest runs, newest first, with what they did (their summary) and why they failed.
+    ``process_gone``: a "running" run whose process no longer exists on this machine (killed; the next
+    run marks it "abandoned"); None when that cannot be told (finished, or run on another machine)."""
+    from ingest.leases import holder_is_dead
+
+    q = select(Run).order_by(Run.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if kind:
+        q = q.where(Run.kind == kind)  # type: ignore[arg-type]
+    if status:
+        q = q.where(Run.status == status)  # type: ignore[arg-type]
+    out = []
+    for r in s.execute(q).scalars():
+        d = _run_dict(r) or {}
+        gone = holder_is_dead(r.owner) if r.status == "running" and r.owner else None
+        d.update({"owner": r.owner, "process_gone": gone or None, "parameters": r.parameters,
+                  "summary": r.summary, "error": r.error})
+        out.append(d)
+    return out
+
+
 def _entry_dict(s: Session, e: Entry, sources: dict[int, str]) -> dict[str, Any]:
     return {"id": e.id, "source": sources.get(e.source_id), "feed_url": e.feed_url, "guid": e.guid,
             "link": e.link, "feed_title": e.title, "feed_published_at": iso(e.published_at),
