@@ -16,7 +16,7 @@ from ingest.config import parse_config
 from ingest.runtime import load_flow
 from ingest.store import archive
 from ingest.store.db import open_archive, read_session, write_session
-from ingest.store.models import Article, Entry, Source, utcnow
+from ingest.store.models import Article, Entry, Fetch, Source, utcnow
 
 
 def _config(base: str, db: str) -> Any:
@@ -141,3 +141,40 @@ def test_sources_show_health_error_kind_and_items_per_day(tmp_path: Path) -> Non
     assert [st["gone"]["state"].split(" (")[0][:13] for st in states] == ["backing off", "backing off", "failing since"]
     assert states[2]["gone"]["error_kind"] == "http_4xx" and states[2]["gone"]["error_count"] == 3
     assert states[2]["live"]["state"] == "healthy" and states[2]["live"]["items_per_day"] == 1.0  # 7 in 7 days
+
+
+def test_a_feed_stage_that_lost_a_race_is_run_again_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feed's transaction (fetch row, entries, the source's new state) rolled back by a lost race
+    (SQLite "database is locked", PostgreSQL deadlock) is run again: nothing lost, nothing counted twice."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from ingest.store import archive as store
+
+    items = archived_items()
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    real = store.upsert_entries
+    calls = []
+
+    def loses_the_first_race(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        result = real(*args, **kwargs)  # its rows are written, then the transaction is lost
+        if len(calls) == 1:
+            raise OperationalError("INSERT INTO entries …", {}, sqlite3.OperationalError("database is locked"))
+        return result
+
+    monkeypatch.setattr(store, "upsert_entries", loses_the_first_race)
+    with LiveFeedSite() as site:
+        cfg = _config(site.base_url, db)
+        engine = open_archive(db)
+        site.items = items[:4]
+        with pipeline.PollContext(cfg, engine, None) as ctx:
+            [report] = [pipeline.poll_source(ctx, src) for src in cfg.sources]
+        assert len(calls) == 2
+        assert (report.feed_status, report.new_entries, report.counts["new"]) == ("ok", 4, 4)
+        assert _counts(engine) == (4, 4, 4)
+        with read_session(engine) as s:
+            src = s.execute(select(Source)).scalar_one()
+            assert src.last_status == "ok" and src.body_sha256 and src.last_new_item_at is not None
+            assert s.execute(select(func.count()).select_from(Fetch).where(Fetch.kind == "feed")).scalar_one() == 1

@@ -158,35 +158,45 @@ def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
         except FeedParseError as exc:
             error = (ErrorKind.PARSE_ERROR.value, exc.detail)
 
-    with write_session(ctx.engine) as s:
-        fetch_id = archive.record_fetch(s, result, kind="feed", run_id=ctx.run_id, source_id=source_id,
-                                        keep_body=report.feed_status == "ok")
-        values: dict[str, Any] = {"last_polled_at": now}
-        if error is not None:
-            report.feed_status, (report.error_kind, report.error_detail) = "failed", error
-            values.update(last_status="error", error_kind=error[0], error_detail=error[1],
-                          error_count=errors + 1, failing_since=failing_since or now,
-                          next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s))
-        else:
-            values.update(last_status=report.feed_status, last_success_at=now, error_kind=None,
-                          error_detail=None, error_count=0, failing_since=None)
-        if parsed is not None:
-            report.entries_in_feed = len(parsed.entries)
-            report.feed_warning = parsed.warning
-            report.new_entries, unusable = archive.upsert_entries(
-                s, source_id=source_id, feed_url=source.feed, feed_fetch_id=fetch_id, entries=parsed.entries,
-                run_id=ctx.run_id, now=now)
-            # The cursor moves in the same transaction as the entries it produced.
-            values.update(etag=result.headers.get("etag"), last_modified=result.headers.get("last-modified"),
-                          body_sha256=body_sha, feed_title=parsed.title, feed_warning=parsed.warning)
-            if report.new_entries:
-                values["last_new_item_at"] = now
-            if unusable:  # new entries without a usable link are failed items from the start
-                report.counts["failed"] += unusable
-                report.failures[ErrorKind.UNSUPPORTED_URL.value] += unusable
-        if error is None:  # adaptive: sooner while new items come, later while unchanged (decide.py)
-            values.update(_next_poll(ctx.config, now, interval_s, report.new_entries, parsed, result))
-        s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
+    if error is not None:
+        report.feed_status, (report.error_kind, report.error_detail) = "failed", error
+    if parsed is not None:
+        report.entries_in_feed = len(parsed.entries)
+        report.feed_warning = parsed.warning
+
+    def write() -> tuple[int, int]:
+        """The feed's fetch, its entries and the source's new state: one transaction, run again whole
+        if it lost a race with a concurrent run (store/retry.py), so it must not touch ``report``."""
+        with write_session(ctx.engine) as s:
+            fetch_id = archive.record_fetch(s, result, kind="feed", run_id=ctx.run_id, source_id=source_id,
+                                            keep_body=report.feed_status == "ok")
+            values: dict[str, Any] = {"last_polled_at": now}
+            new_entries = unusable = 0
+            if error is not None:
+                values.update(last_status="error", error_kind=error[0], error_detail=error[1],
+                              error_count=errors + 1, failing_since=failing_since or now,
+                              next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s))
+            else:
+                values.update(last_status=report.feed_status, last_success_at=now, error_kind=None,
+                              error_detail=None, error_count=0, failing_since=None)
+            if parsed is not None:
+                new_entries, unusable = archive.upsert_entries(
+                    s, source_id=source_id, feed_url=source.feed, feed_fetch_id=fetch_id, entries=parsed.entries,
+                    run_id=ctx.run_id, now=now)
+                # The cursor moves in the same transaction as the entries it produced.
+                values.update(etag=result.headers.get("etag"), last_modified=result.headers.get("last-modified"),
+                              body_sha256=body_sha, feed_title=parsed.title, feed_warning=parsed.warning)
+                if new_entries:
+                    values["last_new_item_at"] = now
+            if error is None:  # adaptive: sooner while new items come, later while unchanged (decide.py)
+                values.update(_next_poll(ctx.config, now, interval_s, new_entries, parsed, result))
+            s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
+        return new_entries, unusable
+
+    report.new_entries, unusable = retry_lost_races(write)
+    if unusable:  # new entries without a usable link are failed items from the start
+        report.counts["failed"] += unusable
+        report.failures[ErrorKind.UNSUPPORTED_URL.value] += unusable
 
     work, sighted = _plan(ctx, source_id, now)
     report.counts["unchanged"] += sighted
