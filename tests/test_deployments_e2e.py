@@ -1,15 +1,17 @@
-"""End to end on a real Prefect server: the README's team path, then ``ingest serve``.
+"""End to end on a real Prefect server: the README's team path, and the one-machine ``ingest serve``.
 
-A ``prefect server start`` on loopback (its own PREFECT_HOME), the ``ingest`` process work pool,
-``prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml`` from the project
-directory, one worker; a poll and a backfill triggered with parameters against the demo site at the
-same time; then ``ingest serve`` serving the same deployments, running a backfill, and stopping
-cleanly on SIGTERM with its schedules left active.
+Team path: a ``prefect server start`` on loopback (its own PREFECT_HOME), the ``ingest`` process work
+pool, ``prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml`` from the project
+directory, two workers (one run at a time each), the archive on the real PostgreSQL; a poll and a
+backfill triggered with parameters against the demo site at the same time, one on each worker.
+One machine: ``ingest serve`` serving the same deployments (SQLite archive), running a backfill, and
+stopping cleanly on SIGTERM with its schedules left active.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -93,9 +95,10 @@ def _deployment(env: dict[str, str], name: str) -> dict[str, Any]:
     return r.json()
 
 
-def test_team_path_then_serve(prefect_server: dict[str, str], demo_site_running: Any, tmp_path: Path) -> None:
+def test_team_path_two_workers_and_postgresql(prefect_server: dict[str, str], demo_site_running: Any,
+                                              postgres_url: str, tmp_path: Path) -> None:
     env = prefect_server
-    db = f"sqlite:///{tmp_path / 'archive.db'}"
+    db = postgres_url
     config = tmp_path / "feeds.yaml"
     config.write_text(demo_config_yaml(demo_site_running.base_url, db), encoding="utf-8")
     archived = [a for a in demo_manifest() if a.expected == "archived"]
@@ -112,10 +115,12 @@ def test_team_path_then_serve(prefect_server: dict[str, str], demo_site_running:
         ("*/15 * * * *", "UTC", {"due_only": True})]
     assert _deployment(env, "backfill/backfill")["schedules"] == []
 
-    worker_log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
-    worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "ingest", "--limit", "2"],
-                              env=env, cwd=tmp_path, stdout=worker_log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    workers, logs = [], []
+    for name in ("worker-a", "worker-b"):  # one run at a time each: the two runs need both workers
+        logs.append(open(tmp_path / f"{name}.log", "wb"))  # noqa: SIM115 - closed below
+        workers.append(subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", "ingest", "--name", name, "--limit", "1"],
+            env=env, cwd=tmp_path, stdout=logs[-1], stderr=subprocess.STDOUT, start_new_session=True))
     try:
         poll = _trigger(env, "poll-feeds/poll-feeds", config_path=str(config))
         backfill = _trigger(env, "backfill/backfill", config_path=str(config), source="demo-world",
@@ -124,9 +129,10 @@ def test_team_path_then_serve(prefect_server: dict[str, str], demo_site_running:
         _finished(poll)
         _finished(backfill)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
-        worker_log.close()
+        for worker, log in zip(workers, logs, strict=True):
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+            log.close()
 
     engine = open_archive(db)
     with read_session(engine) as s:
@@ -136,10 +142,24 @@ def test_team_path_then_serve(prefect_server: dict[str, str], demo_site_running:
     assert runs == {("poll", "completed", "poll-feeds"): 1, ("backfill", "completed", "backfill"): 1}
     assert len(keys) == 5
 
+    took = {name: re.findall(rf"Worker '{name}' submitting flow run '([0-9a-f-]+)'",
+                             (tmp_path / f"{name}.log").read_text(errors="replace")) for name in ("worker-a", "worker-b")}
+    assert sorted(map(len, took.values())) == [1, 1] and len({*took["worker-a"], *took["worker-b"]}) == 2, took
+
+
+def test_one_machine_serve(prefect_server: dict[str, str], demo_site_running: Any, tmp_path: Path) -> None:
+    env = prefect_server
+    db = f"sqlite:///{tmp_path / 'archive.db'}"
+    config = tmp_path / "feeds.yaml"
+    config.write_text(demo_config_yaml(demo_site_running.base_url, db), encoding="utf-8")
+    archived = [a for a in demo_manifest() if a.expected == "archived"]
+    urls = tmp_path / "urls.txt"
+    engine = open_archive(db)
     # One machine, no worker: `ingest serve` serves the same deployments (from the config) and runs them.
     # (On a shared server, served deployments would replace the worker ones of the same names: delete.)
-    _run(env, "deployment", "delete", "poll-feeds/poll-feeds")
-    _run(env, "deployment", "delete", "backfill/backfill")
+    for name in ("poll-feeds/poll-feeds", "backfill/backfill"):
+        subprocess.run([str(BIN / "prefect"), "deployment", "delete", name], env=env, cwd=REPO,
+                       capture_output=True, timeout=120)
     urls.write_text("\n".join(demo_site_running.url(a.path) for a in archived[5:8]) + "\n", encoding="utf-8")
     serve_log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
     serve = subprocess.Popen([str(BIN / "ingest"), "serve", "--config", str(config)], env=env, cwd=REPO,
@@ -171,5 +191,5 @@ def test_team_path_then_serve(prefect_server: dict[str, str], demo_site_running:
     assert "ingest serve: stopped" in (tmp_path / "serve.log").read_text()
     assert not _deployment(env, "poll-feeds/poll-feeds")["paused"]  # pause_on_shutdown=False
     with read_session(engine) as s:
-        assert len(list(s.execute(select(Entry.entry_key).where(Entry.entry_key.like("backfill:%"))).scalars())) == 8
-        assert len(s.execute(select(Run.id).where(Run.kind == "backfill")).all()) == 2
+        assert len(list(s.execute(select(Entry.entry_key).where(Entry.entry_key.like("backfill:%"))).scalars())) == 3
+        assert len(s.execute(select(Run.id).where(Run.kind == "backfill")).all()) == 1
