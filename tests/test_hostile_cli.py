@@ -35,6 +35,7 @@ def one_line_error(code: int, err: str) -> bool:
     ("- just\n- a list\n", "the top level must be a mapping"),
     ("fetch:\n  timeout_s: -1\n", "fetch.timeout_s: Input should be greater than 0"),
     ("sources: {name: x}\n", "sources: must be a list of sources"),
+    ("schedule: '61 * * * *'\n", "schedule: minute '61' out of range 0-59 in '61 * * * *'"),
 ])
 def test_bad_config_files(yaml_text: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
