@@ -6,11 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from test_store import entry, extraction, fetched, setup_source
 
 from ingest import decide
-from ingest.store import archive, revisions
+from ingest.store import archive, revisions, tagstore
 from ingest.store.clusters import cluster_of
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.enrich import Enricher
@@ -147,3 +147,27 @@ def test_rule_tags_on_store_and_retag(db, corpus_dir: Path) -> None:
     with read_session(db) as s:
         assert article_records(s, [item.article_id])[0]["version"] == 1
         assert s.execute(select(ArticleVersion.version)).scalars().all() == [1]
+
+
+def test_key_phrases_on_store_when_enabled_and_by_retag(db, corpus_dir: Path) -> None:
+    title, _, text = (corpus_dir / "seed-article.txt").read_text(encoding="utf-8").partition("\n")
+    sid, ids = setup_source(db, entries=[entry("g1", "https://example.org/a", ()), entry("g2", "https://example.org/b", ())])
+    on = put(db, sid, ids["g1"], "https://example.org/a", text, title, enricher=Enricher(keyphrases=(4, 3)))
+    off = put(db, sid, ids["g2"], "https://example.org/b", text + "\nA second article.", title, enricher=Enricher())
+
+    def phrases(article_id: int) -> list[tuple[str, str, str]]:
+        with read_session(db) as s:
+            return list(s.execute(select(ArticleTag.tag, ArticleTag.origin, ArticleTag.rule_version).where(
+                ArticleTag.article_id == article_id, ArticleTag.origin == "keyphrase").order_by(ArticleTag.score)).all())
+
+    got = phrases(on.article_id)
+    assert [t for t, _, _ in got] == ["keyword:north korean", "keyword:north korean soldiers", "keyword:north korea",
+                                      "keyword:south korea"]
+    assert {v for _, _, v in got} == {tagstore.keyphrase_version(4, 3)} and "yake-0.7" in got[0][2]
+    assert phrases(off.article_id) == []  # off by default
+    summary = retag(db, None, keyphrases=(4, 3))  # key phrases for the whole archive, rules untouched
+    assert (summary["articles"], summary["keyphrase_tags"], summary["rule_tags"]) == (2, 8, 0)
+    assert phrases(on.article_id) == got and len(phrases(off.article_id)) == 4
+    assert retag(db, None, keyphrases=(4, 3))["keyphrase_tags"] == 8  # idempotent
+    with read_session(db) as s:
+        assert s.execute(select(func.count()).select_from(ArticleTag).where(ArticleTag.origin == "keyphrase")).scalar_one() == 8

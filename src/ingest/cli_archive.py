@@ -26,23 +26,31 @@ from ingest.errors import UsageError
 @main.command()
 @click.option("--taxonomy", "taxonomy_path", metavar="FILE",
               help="Taxonomy file (default: `taxonomy:` of the config, else config/tags.yaml).")
+@click.option("--keyphrases", "with_keyphrases", is_flag=True,
+              help="Also recompute YAKE key phrases (keyword: tags) with the config's settings (slow: ~60 ms each).")
 @db_option
 @config_option
 @json_option
-def retag(taxonomy_path: str | None, db: str | None, config_path: str | None, as_json: bool) -> None:
+def retag(taxonomy_path: str | None, with_keyphrases: bool, db: str | None, config_path: str | None,
+          as_json: bool) -> None:
     """Re-apply the taxonomy's rules to every archived article (no network; idempotent)."""
+    from ingest.config import KeyphraseSettings
     from ingest.store.tagstore import retag as run_retag
     from ingest.tagging import DEFAULT_TAGS_PATH, load_taxonomy
 
     config = _config_for_db(config_path)
     path = taxonomy_path or (config.taxonomy if config else None) or DEFAULT_TAGS_PATH
     taxonomy = load_taxonomy(path)
-    summary = run_retag(_engine(db, config_path), taxonomy)
+    k = config.keyphrases if config else KeyphraseSettings()
+    summary = run_retag(_engine(db, config_path), taxonomy,
+                        keyphrases=(k.top, k.max_words) if with_keyphrases else None)
     if as_json:
         _json_line(summary)
     else:
         click.echo(f"retagged {summary['articles']} articles with {path} (rule version {summary['rule_version']}): "
-                   f"{summary['rule_tags']} rule tags on {summary['tagged']} articles in {summary['seconds']} s")
+                   f"{summary['rule_tags']} rule tags on {summary['tagged']} articles"
+                   + (f", {summary['keyphrase_tags']} key phrases" if with_keyphrases else "")
+                   + f" in {summary['seconds']} s")
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""What happens to an article once stored: its version, its story cluster, its rule tags.
+"""What happens to an article once stored: its version, its story cluster, its rule tags and (when
+enabled) its key phrases.
 
 :class:`Enricher` carries the settings (taxonomy, dedup parameters) from the configuration to the
 store; :func:`after_store` is the single hook the archive calls for each new or changed article.
@@ -26,11 +27,14 @@ class Enricher:
     taxonomy: Taxonomy | None = None
     params: DedupParams = DedupParams()
     title_window: timedelta = timedelta(days=7)
+    keyphrases: tuple[int, int] | None = None  # (top, max_words) when key phrases are on
 
     @classmethod
     def from_config(cls, config: Config) -> Enricher:
+        k = config.keyphrases
         return cls(taxonomy_for(config), dedup_params(config.dedup),
-                   timedelta(days=config.dedup.title_window_days))
+                   timedelta(days=config.dedup.title_window_days),
+                   (k.top, k.max_words) if k.enabled else None)
 
 
 def dedup_params(d: DedupSettings) -> DedupParams:
@@ -50,8 +54,8 @@ def taxonomy_for(config: Config) -> Taxonomy | None:
 def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *, source_id: int,
                 fetch_id: int | None, run_id: int | None, now: datetime, entry_ids: Sequence[int] = ()) -> None:
     """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags."""
-    title, text, sha, extraction_id = s.connection().execute(select(
-        Article.title, Article.text, Article.content_sha256, Article.current_extraction_id).where(
+    title, text, sha, extraction_id, language = s.connection().execute(select(
+        Article.title, Article.text, Article.content_sha256, Article.current_extraction_id, Article.language).where(
         Article.id == article_id)).one()  # type: ignore[arg-type]
     kw = dict(title=title, text=text, text_sha=sha, fetch_id=fetch_id, extraction_id=extraction_id,
               run_id=run_id, now=now)
@@ -64,3 +68,6 @@ def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *,
         clusters.resign_article(s, article_id, text=text, params=enricher.params)
     if enricher.taxonomy is not None:
         tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text)
+    if enricher.keyphrases is not None:
+        tagstore.apply_keyphrases(s, article_id, text, language, top=enricher.keyphrases[0],
+                                  max_words=enricher.keyphrases[1])
