@@ -4,6 +4,7 @@ is taken over at once. Holders that still run, or run on another machine, keep w
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -88,6 +89,12 @@ def test_owner_ids_that_cannot_be_judged_are_never_dead() -> None:
     mine = leases.new_owner("fetch")
     elsewhere = mine.replace(f":{leases._hostname()}:", ":another-machine:", 1)
     assert not leases.holder_is_dead(elsewhere)  # another machine: only expiry frees it
+    host, _, ns = leases._hostname().partition("+")
+    if ns:  # same host name, another PID namespace (a container with host networking): its pids aren't ours
+        other_ns = mine.replace(f":{leases._hostname()}:", f":{host}+{int(ns) + 1}:", 1).replace(
+            f":{os.getpid()}@", ":999999@", 1)
+        assert not leases.holder_is_dead(other_ns)
+        assert leases.holder_is_dead(mine.replace(f":{os.getpid()}@", ":999999@", 1))  # ours: no such pid
     assert not leases.holder_is_dead("run-3")  # not our format
     assert not leases.holder_is_dead(None)
     assert not leases.holder_is_dead(mine)  # ourselves

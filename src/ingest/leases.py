@@ -8,7 +8,8 @@ scheduled run picks it up.
 
 A run that dies (SIGKILL, OOM killer, power cut) cannot release what it holds. Its lease runs out in
 time; sooner than that, a process on the *same machine* sees that the holder is gone (the owner id
-names host, pid and the pid's start time, so a recycled pid is not mistaken for the holder) and takes
+names host and PID namespace, pid and the pid's start time, so a recycled pid is not mistaken for
+the holder, nor a process of another container) and takes
 the lease over, again with one conditional UPDATE on that exact dead owner, so two takers cannot both
 win. Holders on other machines are only ever freed by expiry: their liveness cannot be seen from here.
 """
@@ -33,7 +34,14 @@ _OWNER = re.compile(r":(?P<host>[^:]+):(?P<pid>\d+)@(?P<start>\d+):[0-9a-f]{12}(
 
 @functools.cache
 def _hostname() -> str:
-    return socket.gethostname()[:40]
+    """This machine as owner ids name it: the host name plus the PID namespace (containers that share
+    a host name, e.g. with host networking, still have PID namespaces of their own, and a pid is only
+    meaningful inside its namespace)."""
+    name = socket.gethostname()[:32].replace(":", "_")
+    try:
+        return f"{name}+{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:  # not Linux: the host name alone
+        return name
 
 
 def _start_time(pid: int) -> int | None:
