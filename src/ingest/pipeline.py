@@ -106,6 +106,11 @@ class PollContext:
         self._own_fetcher = fetcher is None
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
                                           thread_name_prefix="ingest-fetch")
+        # Hand-offs to the extractor processes get threads of their own: queued behind a batch's page
+        # fetches (on `threads`), the workers sat idle until every page of every batch was fetched.
+        # Two hand-offs per worker keep the workers fed while the previous chunk's results come back.
+        self.handoffs = ThreadPoolExecutor(max_workers=2 * self.extractor.workers,
+                                           thread_name_prefix="ingest-extract")
         self.source_ids: dict[str, int] = {}
         self.enricher = Enricher.from_config(config)  # taxonomy and dedup settings for the store
         self._lock = threading.Lock()
@@ -118,6 +123,7 @@ class PollContext:
 
     def close(self) -> None:
         self.threads.shutdown(wait=True)
+        self.handoffs.shutdown(wait=True)
         if self._own_fetcher:
             self.fetcher.close()
         if self._own_extractor:
@@ -285,10 +291,10 @@ def process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem]) -
             continue
         chunk.append((item, result))
         if len(chunk) == EXTRACT_CHUNK:
-            extractions.append(ctx.threads.submit(_extract, ctx, chunk))
+            extractions.append(ctx.handoffs.submit(_extract, ctx, chunk))
             chunk = []
     if chunk:
-        extractions.append(ctx.threads.submit(_extract, ctx, chunk))
+        extractions.append(ctx.handoffs.submit(_extract, ctx, chunk))
     stored = _store(ctx, source_id, failed)
     for future in as_completed(extractions):
         fetched, results = future.result()

@@ -1,0 +1,82 @@
+"""The batch stage streams: pages go to the extractor processes while other pages are still being
+fetched, so the workers never wait for a whole batch (or every batch of a run) to be fetched first."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from test_store import entry, extraction, fetched
+
+from ingest.config import SourceConfig, parse_config
+from ingest.extract import ExtractResult, PageInput
+from ingest.fetch import FetchResult
+from ingest.pipeline import EXTRACT_CHUNK, PollContext, WorkItem, process_batch
+from ingest.store import archive
+from ingest.store.db import open_archive, read_session, write_session
+from ingest.store.models import Entry
+
+WAIT_S = 10.0
+
+
+class GatedFetcher:
+    """Fetches the first chunk's pages at once; every later page waits until an extraction started."""
+
+    def __init__(self, started: threading.Event) -> None:
+        self.started = started
+        self.waited_in_vain: list[str] = []
+
+    def fetch_page(self, url: str) -> FetchResult:
+        n = int(url.rsplit("/", 1)[1])
+        if n >= EXTRACT_CHUNK and not self.started.wait(WAIT_S):
+            self.waited_in_vain.append(url)
+        return fetched(url, f"<html>{n}</html>".encode())
+
+    def take_robots_fetches(self) -> list[FetchResult]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class RecordingExtractor:
+    workers = 1
+
+    def __init__(self, started: threading.Event) -> None:
+        self.started = started
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def extract_many(self, pages: Sequence[PageInput]) -> list[ExtractResult]:
+        self.started.set()
+        return [extraction(f"{page.url} " + "text " * 60, title=page.url) for page in pages]
+
+
+def test_extraction_starts_while_pages_are_still_being_fetched(sqlite_url: str) -> None:
+    # One fetch thread: with extraction hand-offs queued on the fetch threads, no page could be
+    # extracted before the last one was fetched, and the gated fetches would wait in vain.
+    config = parse_config({"fetch": {"max_connections": 1, "per_host_delay_s": 0},
+                           "sources": [{"name": "s", "feed": "https://example.org/feed"}]})
+    engine = open_archive(sqlite_url)
+    started = threading.Event()
+    fetcher = GatedFetcher(started)
+    n = EXTRACT_CHUNK + 3
+    links = [f"https://example.org/a/{i}" for i in range(n)]
+    with PollContext(config, engine, None, fetcher=fetcher,  # type: ignore[arg-type]
+                     extractor=RecordingExtractor(started)) as ctx:  # type: ignore[arg-type]
+        sid = ctx.source_id(SourceConfig(name="s", feed="https://example.org/feed"))
+        with write_session(engine) as s:
+            archive.upsert_entries(s, source_id=sid, feed_url="https://example.org/feed", feed_fetch_id=None,
+                                   entries=[entry(str(i), link) for i, link in enumerate(links)], run_id=None,
+                                   now=archive.utcnow())
+        with read_session(engine) as s:
+            ids = dict(s.execute(select(Entry.entry_key, Entry.id)).all())
+        items = [WorkItem((ids[str(i)],), link, link) for i, link in enumerate(links)]
+        stored = process_batch(ctx, sid, items)
+    assert fetcher.waited_in_vain == []
+    assert sorted(item.status for item in stored) == ["new"] * n
