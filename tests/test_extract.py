@@ -24,6 +24,7 @@ from ingest.extract import (
     extract_chunk,
     extract_page,
 )
+from ingest.precompute import Precompute
 
 SETTINGS = ExtractSettings()
 CRASH_MARKER = b"<!-- test hook: this page kills its worker -->"
@@ -312,11 +313,12 @@ def test_vendor_scripts_on_a_real_article_are_not_a_wall() -> None:
 
 # --- the pool -----------------------------------------------------------------------------------------------
 
-def crash_on_marker(pages: Sequence[PageInput], settings: ExtractSettings) -> list[ExtractResult]:
+def crash_on_marker(pages: Sequence[PageInput], settings: ExtractSettings,
+                    precompute: Precompute | None = None) -> list[ExtractResult]:
     """Test-only worker function: a page carrying CRASH_MARKER kills its worker process."""
     if any(CRASH_MARKER in page.body for page in pages):
         os._exit(70)
-    return extract_chunk(pages, settings)
+    return extract_chunk(pages, settings, precompute)
 
 
 class CrashingPool(ExtractorPool):

@@ -13,6 +13,7 @@ from ingest.config import SourceConfig, parse_config
 from ingest.extract import ExtractResult, PageInput
 from ingest.fetch import FetchResult
 from ingest.pipeline import EXTRACT_CHUNK, PollContext, WorkItem, process_batch
+from ingest.precompute import Precompute
 from ingest.store import archive
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.models import Entry
@@ -52,7 +53,7 @@ class RecordingExtractor:
     def close(self) -> None:
         pass
 
-    def extract_many(self, pages: Sequence[PageInput]) -> list[ExtractResult]:
+    def extract_many(self, pages: Sequence[PageInput], precompute: Precompute | None = None) -> list[ExtractResult]:
         self.started.set()
         return [extraction(f"{page.url} " + "text " * 60, title=page.url) for page in pages]
 

@@ -27,4 +27,10 @@ def normalize_text(text: str) -> str:
 
 
 def content_sha256(text: str) -> str:
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+    return normalized_sha256(normalize_text(text))
+
+
+def normalized_sha256(normalized: str) -> str:
+    """:func:`content_sha256` of a text already passed through :func:`normalize_text` (normalising is
+    most of the cost; callers that need the normalised text for other keys too do it once)."""
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()

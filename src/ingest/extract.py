@@ -13,6 +13,7 @@ the main process never needs it.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -23,14 +24,16 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ingest.blobs import PackedBody, pack_body
 from ingest.botwall import detect_bot_wall
 from ingest.config import ExtractSettings
 from ingest.decode import charset_from_content_type, decode_html
 from ingest.errors import ErrorKind
+from ingest.precompute import Precompute, TextFacts, text_facts
 
 EXTRACTOR = "trafilatura"
 
@@ -79,12 +82,16 @@ class Extraction:
     extractor: str
     extractor_version: str
     options: dict[str, Any]
+    # Filled by the worker processes when asked (ingest.precompute); not part of the extraction's value.
+    packed: PackedBody | None = field(default=None, compare=False, repr=False)
+    facts: TextFacts | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ExtractionFailure:
     kind: ErrorKind  # NOT_HTML, BOT_WALL, EMPTY_EXTRACTION or EXTRACTOR_ERROR
     detail: str
+    packed: PackedBody | None = field(default=None, compare=False, repr=False)  # the body is stored anyway
 
 
 ExtractResult = Extraction | ExtractionFailure
@@ -289,15 +296,29 @@ def _warm() -> int:
     return os.getpid()
 
 
-def extract_chunk(pages: Sequence[PageInput], settings: ExtractSettings) -> list[ExtractResult]:
-    """Worker entry point: one result per page, in order."""
+def extract_chunk(pages: Sequence[PageInput], settings: ExtractSettings,
+                  precompute: Precompute | None = None) -> list[ExtractResult]:
+    """Worker entry point: one result per page, in order, with what ``precompute`` asks for."""
     results: list[ExtractResult] = []
     for page in pages:
         try:
-            results.append(extract_page(page, settings))
+            result: ExtractResult = extract_page(page, settings)
         except Exception as exc:  # a bug here must cost one page, not the chunk
-            results.append(ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}"))
+            result = ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}")
+        results.append(with_precomputed(result, page, precompute) if precompute is not None else result)
     return results
+
+
+def with_precomputed(result: ExtractResult, page: PageInput, precompute: Precompute) -> ExtractResult:
+    """``result`` carrying the packed body and the text facts the store would compute."""
+    try:
+        packed = pack_body(page.body) if precompute.pack_body else None
+        if isinstance(result, Extraction) and precompute.dedup is not None:
+            facts = text_facts(result.title, result.text, precompute.dedup, precompute.taxonomy)
+            return dataclasses.replace(result, packed=packed, facts=facts)
+        return dataclasses.replace(result, packed=packed)
+    except Exception:  # precomputing is an optimisation: the store computes whatever is missing
+        return result
 
 
 class ExtractorPool:
@@ -309,7 +330,7 @@ class ExtractorPool:
     """
 
     # The function run in the workers; tests substitute one that can crash a worker.
-    chunk_function: Callable[[Sequence[PageInput], ExtractSettings], list[ExtractResult]] = \
+    chunk_function: Callable[[Sequence[PageInput], ExtractSettings, Precompute | None], list[ExtractResult]] = \
         staticmethod(extract_chunk)
     max_chunk = 8
 
@@ -330,20 +351,21 @@ class ExtractorPool:
             if self._executor is None:
                 self._executor = self._new_executor()
 
-    def extract_many(self, pages: Sequence[PageInput]) -> list[ExtractResult]:
-        """Extract pages in order; failures are values, including a dead worker."""
+    def extract_many(self, pages: Sequence[PageInput], precompute: Precompute | None = None) -> list[ExtractResult]:
+        """Extract pages in order; failures are values, including a dead worker. ``precompute``: what
+        the workers also compute for the store (:mod:`ingest.precompute`)."""
         if not pages:
             return []
         executor = self._current()
         size = max(1, min(self.max_chunk, math.ceil(len(pages) / (self.workers * 4))))
         chunks = [list(pages[i:i + size]) for i in range(0, len(pages), size)]
-        futures = [self._submit(executor, chunk) for chunk in chunks]
+        futures = [self._submit(executor, chunk, precompute) for chunk in chunks]
         results: list[ExtractResult] = []
         for chunk, future in zip(chunks, futures, strict=True):
             try:
                 results.extend(self._done(future))
             except BrokenProcessPool:
-                results.extend(self._one_by_one(chunk))
+                results.extend(self._one_by_one(chunk, precompute))
         return results
 
     def close(self) -> None:
@@ -363,7 +385,7 @@ class ExtractorPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _one_by_one(self, pages: Sequence[PageInput]) -> list[ExtractResult]:
+    def _one_by_one(self, pages: Sequence[PageInput], precompute: Precompute | None) -> list[ExtractResult]:
         # Sequential, so a page that kills its worker is the one that gets the blame.
         results: list[ExtractResult] = []
         for page in pages:
@@ -375,7 +397,7 @@ class ExtractorPool:
                 continue
             executor = self._current()
             try:
-                results.extend(self._done(self._submit(executor, [page])))
+                results.extend(self._done(self._submit(executor, [page], precompute)))
             except BrokenProcessPool as exc:
                 self._replace_broken(executor)
                 detail = f"worker process died extracting {page.url}: {exc}"
@@ -387,12 +409,13 @@ class ExtractorPool:
         self._breaks_in_a_row = 0
         return results
 
-    def _submit(self, executor: ProcessPoolExecutor, chunk: list[PageInput]) -> Future[list[ExtractResult]]:
+    def _submit(self, executor: ProcessPoolExecutor, chunk: list[PageInput],
+                precompute: Precompute | None) -> Future[list[ExtractResult]]:
         try:
-            return executor.submit(type(self).chunk_function, chunk, self.settings)
+            return executor.submit(type(self).chunk_function, chunk, self.settings, precompute)
         except BrokenProcessPool:
             self._replace_broken(executor)
-            return self._current().submit(type(self).chunk_function, chunk, self.settings)
+            return self._current().submit(type(self).chunk_function, chunk, self.settings, precompute)
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -420,7 +443,7 @@ class ExtractorPool:
         if context.get_start_method() == "forkserver":
             # Workers then fork from a server that has trafilatura imported already (if this call
             # comes before the server's first start; later it is a no-op and workers import it).
-            context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract"])
+            context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract", "numpy"])
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                        initargs=(os.getpid(),))
         # Submitting spawns the workers; with forkserver the first spawn waits for the server's

@@ -46,8 +46,13 @@ class DedupParams:
 
 def tokens(text: str, char_n: int = 3) -> list[str]:
     """Word tokens; runs of unspaced scripts become overlapping character n-grams."""
+    return normalized_tokens(normalize_text(text), char_n)
+
+
+def normalized_tokens(normalized: str, char_n: int = 3) -> list[str]:
+    """:func:`tokens` of a text already passed through :func:`ingest.dedup.normalize_text`."""
     out: list[str] = []
-    for word in _TOKEN.findall(normalize_text(text)):
+    for word in _TOKEN.findall(normalized):
         if not _UNSPACED.search(word):
             out.append(word)
             continue
@@ -68,7 +73,11 @@ def tokens(text: str, char_n: int = 3) -> list[str]:
 
 def shingles(text: str, params: DedupParams = DedupParams()) -> set[int]:
     """CRC-32 hashes of the text's word shingles (a short text is one shingle of all its tokens)."""
-    toks = tokens(text, params.shingle_chars)
+    return token_shingles(tokens(text, params.shingle_chars), params)
+
+
+def token_shingles(toks: list[str], params: DedupParams = DedupParams()) -> set[int]:
+    """:func:`shingles` of a text's :func:`tokens`."""
     k = params.shingle_words
     if len(toks) <= k:
         return {zlib.crc32(" ".join(toks).encode())} if toks else set()
@@ -134,4 +143,9 @@ def title_key(title: str | None) -> str | None:
 def revision_key(text: str) -> str:
     """Hash of a text's letters and digits only: a re-fetch that changed only whitespace or
     punctuation has the same key, so it is not a revision."""
-    return hashlib.sha256("".join(_TOKEN.findall(normalize_text(text))).encode()).hexdigest()
+    return normalized_revision_key(normalize_text(text))
+
+
+def normalized_revision_key(normalized: str) -> str:
+    """:func:`revision_key` of a text already passed through :func:`ingest.dedup.normalize_text`."""
+    return hashlib.sha256("".join(_TOKEN.findall(normalized)).encode()).hexdigest()

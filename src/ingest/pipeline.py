@@ -113,6 +113,8 @@ class PollContext:
                                            thread_name_prefix="ingest-extract")
         self.source_ids: dict[str, int] = {}
         self.enricher = Enricher.from_config(config)  # taxonomy and dedup settings for the store
+        # the store's pure per-page work, done by the extractor processes (ingest/precompute.py)
+        self.precompute = self.enricher.precompute()
         self._lock = threading.Lock()
 
     def source_id(self, source: SourceConfig) -> int:
@@ -307,7 +309,7 @@ def _extract(ctx: PollContext, fetched: list[tuple[WorkItem, FetchResult]]
              ) -> tuple[list[tuple[WorkItem, FetchResult]], list[ExtractResult]]:
     pages = [PageInput(url=r.final_url or item.link, body=r.body, content_type=r.content_type, status=r.status)
              for item, r in fetched]
-    return fetched, ctx.extractor.extract_many(pages)
+    return fetched, ctx.extractor.extract_many(pages, precompute=ctx.precompute)
 
 
 def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]) -> list[archive.StoredItem]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ingest import __version__, leases
+from ingest.blobs import PackedBody, pack_body, unpack_body
 from ingest.config import SourceConfig
 from ingest.dedup import content_sha256
 from ingest.extract import Extraction, ExtractionFailure
@@ -139,25 +139,24 @@ def get_source(session: Session, source_id: int) -> Source:
 
 # --- fetches and blobs ----------------------------------------------------------------------------
 
-# Level 3: on the shared corpus it compresses HTML to 21% (level 6: 19%) for less than half the CPU,
-# and this runs on the same two cores as extraction.
-BLOB_ZLIB_LEVEL = 3
-
-
-def _put_blob(s: Session, body: bytes, sha256: str) -> None:
-    _run(s, _stmt(s).blob, {"sha256": sha256, "size": len(body), "compression": "zlib",
-                            "data": zlib.compress(body, BLOB_ZLIB_LEVEL), "created_at": utcnow()})
+def _put_blob(s: Session, body: bytes, sha256: str, packed: PackedBody | None) -> None:
+    # bytes packed by an extractor process are used only when they are of this very body
+    if packed is None or packed.sha256 != sha256 or packed.size != len(body):
+        packed = pack_body(body, sha256)
+    _run(s, _stmt(s).blob, {"sha256": sha256, "size": packed.size, "compression": packed.compression,
+                            "data": packed.data, "created_at": utcnow()})
 
 
 def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | None,
-                 source_id: int | None, keep_body: bool = True) -> int | None:
-    """One ``fetches`` row per attempt; the last attempt holds the body's blob. Returns its id."""
+                 source_id: int | None, keep_body: bool = True, packed: PackedBody | None = None) -> int | None:
+    """One ``fetches`` row per attempt; the last attempt holds the body's blob. Returns its id.
+    ``packed``: the body as packed by an extractor process (ingest.precompute), if it was."""
     last_id: int | None = None
     for i, rec in enumerate(result.records):
         is_last = i == len(result.records) - 1
         blob = None
         if is_last and keep_body and result.ok and result.body and rec.sha256:
-            _put_blob(s, result.body, rec.sha256)
+            _put_blob(s, result.body, rec.sha256, packed)
             blob = rec.sha256
         last_id = _insert_fetch(s, rec, kind=kind, run_id=run_id, source_id=source_id, blob=blob)
     return last_id
@@ -177,7 +176,7 @@ def read_blob(s: Session, sha256: str) -> bytes | None:
     blob = s.get(Blob, sha256)
     if blob is None:
         return None
-    return zlib.decompress(blob.data) if blob.compression == "zlib" else bytes(blob.data)
+    return unpack_body(blob.compression, blob.data)
 
 
 # --- feed entries ---------------------------------------------------------------------------------
@@ -250,7 +249,8 @@ def _set_entries(s: Session, entry_ids: Sequence[int], **values: Any) -> None:
 def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: int, now: datetime,
                   next_attempt: Any, enricher: Any = None) -> StoredItem:
     """Store one fetched (or failed) page and resolve its entries. Call inside a SAVEPOINT."""
-    fetch_id = record_fetch(s, o.fetch, kind="page", run_id=run_id, source_id=source_id)
+    fetch_id = record_fetch(s, o.fetch, kind="page", run_id=run_id, source_id=source_id,
+                            packed=o.extraction.packed if o.extraction is not None else None)
     if not o.fetch.ok or o.extraction is None or isinstance(o.extraction, ExtractionFailure):
         if isinstance(o.extraction, ExtractionFailure):
             kind, detail = o.extraction.kind.value, o.extraction.detail
@@ -268,7 +268,7 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
     final_url = o.fetch.final_url or o.link
     canonical = choose_canonical(final_url, ex.canonical_url)
     variants = {canonical, _safe_canon(final_url), _safe_canon(o.link)} - {None}
-    text_sha = content_sha256(ex.text)
+    text_sha = ex.facts.content_sha256 if ex.facts is not None else content_sha256(ex.text)
     blob = o.fetch.records[-1].sha256 if o.fetch.records else None
 
     known = lookup_aliases(s, variants)  # type: ignore[arg-type]
@@ -292,7 +292,7 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
         add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
         # versions, story cluster, rule tags (issue 3)
         enrich.after_store(s, enricher or enrich.Enricher(), article_id, status, source_id=source_id,
-                           fetch_id=fetch_id, run_id=run_id, now=now, entry_ids=o.entry_ids)
+                           fetch_id=fetch_id, run_id=run_id, now=now, entry_ids=o.entry_ids, facts=ex.facts)
     _set_entries(s, o.entry_ids, status="duplicate" if status == "duplicate" else "archived",
                  article_id=article_id, page_fetch_id=fetch_id, error_kind=None, error_detail=None,
                  next_attempt_at=None, attempts=Entry.attempts + 1)
@@ -380,7 +380,8 @@ def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_s
     """A known article fetched again: identical text changes nothing; changed text is a new extraction
     that becomes current (the previous one stays, so nothing is overwritten)."""
     current = _run(s, select(Article.content_sha256).where(Article.id == article_id)).scalar_one()
-    if current == text_sha or revisions.same_revision(s, article_id, ex.text):
+    if current == text_sha or revisions.same_revision(
+            s, article_id, ex.text, key=ex.facts.revision_key if ex.facts is not None else None):
         return "unchanged"  # whitespace or punctuation edits are not revisions
     extraction_id = _insert_extraction(s, ex, url, article_id, fetch_id, blob, run_id, text_sha, now)
     _run(s, insert_ignore(s.get_bind(), TextHash).values(

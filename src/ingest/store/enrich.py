@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from ingest.config import Config, DedupSettings
 from ingest.neardup import DedupParams
+from ingest.precompute import Precompute, TextFacts
 from ingest.store import clusters, revisions, tagstore
 from ingest.store.models import Article
 from ingest.tagging import DEFAULT_TAGS_PATH, Taxonomy, load_taxonomy
@@ -36,6 +37,10 @@ class Enricher:
                    timedelta(days=config.dedup.title_window_days),
                    (k.top, k.max_words) if k.enabled else None)
 
+    def precompute(self) -> Precompute:
+        """What the extractor processes should compute for :func:`after_store` and the archive."""
+        return Precompute(pack_body=True, dedup=self.params, taxonomy=self.taxonomy)
+
 
 def dedup_params(d: DedupSettings) -> DedupParams:
     return DedupParams(shingle_words=d.shingle_words, shingle_chars=d.shingle_chars, bands=d.lsh_bands,
@@ -52,22 +57,29 @@ def taxonomy_for(config: Config) -> Taxonomy | None:
 
 
 def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *, source_id: int,
-                fetch_id: int | None, run_id: int | None, now: datetime, entry_ids: Sequence[int] = ()) -> None:
-    """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags."""
+                fetch_id: int | None, run_id: int | None, now: datetime, entry_ids: Sequence[int] = (),
+                facts: TextFacts | None = None) -> None:
+    """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags.
+    ``facts``: the stored text's keys as the extractor processes computed them (ingest.precompute);
+    each is used only when computed with this enricher's settings."""
     title, text, sha, extraction_id, language = s.connection().execute(select(
         Article.title, Article.text, Article.content_sha256, Article.current_extraction_id, Article.language).where(
         Article.id == article_id)).one()  # type: ignore[arg-type]
     kw = dict(title=title, text=text, text_sha=sha, fetch_id=fetch_id, extraction_id=extraction_id,
               run_id=run_id, now=now)
+    if facts is not None and facts.content_sha256 != sha:
+        facts = None  # not this text's keys (cannot happen through the archive; cheap to be sure)
+    key = facts.revision_key if facts is not None else None
     if status == "new":
-        revisions.first_version(s, article_id, **kw, entry_ids=entry_ids)  # type: ignore[arg-type]
+        revisions.first_version(s, article_id, **kw, entry_ids=entry_ids, version_key=key)  # type: ignore[arg-type]
         clusters.place_article(s, article_id, text=text, title=title, source_id=source_id,
-                               params=enricher.params, title_window=enricher.title_window, now=now)
+                               params=enricher.params, title_window=enricher.title_window, now=now, facts=facts)
     else:
-        revisions.new_version(s, article_id, **kw)  # type: ignore[arg-type]
-        clusters.resign_article(s, article_id, text=text, params=enricher.params)
+        revisions.new_version(s, article_id, **kw, version_key=key)  # type: ignore[arg-type]
+        clusters.resign_article(s, article_id, text=text, params=enricher.params, facts=facts)
     if enricher.taxonomy is not None:
-        tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text)
+        tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text,
+                                 tags=facts.rule_tags_for(enricher.taxonomy) if facts is not None else None)
     if enricher.keyphrases is not None:
         tagstore.apply_keyphrases(s, article_id, text, language, top=enricher.keyphrases[0],
                                   max_words=enricher.keyphrases[1])

@@ -29,34 +29,37 @@ def _run(s: Session, statement: Any) -> Any:
     return s.connection().execute(statement)
 
 
-def same_revision(s: Session, article_id: int, text: str) -> bool:
-    """True when ``text`` differs from the latest version at most in whitespace or punctuation."""
-    key = _run(s, select(ArticleState.version_key).where(ArticleState.article_id == article_id)).scalar()
-    return key is not None and key == revision_key(text)
+def same_revision(s: Session, article_id: int, text: str, *, key: str | None = None) -> bool:
+    """True when ``text`` differs from the latest version at most in whitespace or punctuation.
+    ``key``: the text's revision key when computed already (ingest.precompute)."""
+    latest = _run(s, select(ArticleState.version_key).where(ArticleState.article_id == article_id)).scalar()
+    return latest is not None and latest == (key or revision_key(text))
 
 
 def first_version(s: Session, article_id: int, *, title: str | None, text: str, text_sha: str,
                   fetch_id: int | None, extraction_id: int | None, run_id: int | None,
-                  now: datetime, entry_ids: Sequence[int] = ()) -> None:
+                  now: datetime, entry_ids: Sequence[int] = (), version_key: str | None = None) -> None:
+    """Version 1 and the state row. ``version_key``: the text's revision key when computed already."""
     _run(s, insert(ArticleVersion).values(
         article_id=article_id, version=1, title=title, text=text, content_sha256=text_sha, fetched_at=now,
         fetch_id=fetch_id, extraction_id=extraction_id, run_id=run_id))
     listed = _run(s, select(func.max(Entry.updated_at)).where(Entry.id.in_(list(entry_ids)))).scalar() \
         if entry_ids else None  # type: ignore[union-attr]
     _run(s, insert(ArticleState).values(
-        article_id=article_id, version=1, version_key=revision_key(text), checks=0,
+        article_id=article_id, version=1, version_key=version_key or revision_key(text), checks=0,
         next_check_at=decide.next_revision_check(now, 0), listed_updated_at=listed))
 
 
 def new_version(s: Session, article_id: int, *, title: str | None, text: str, text_sha: str,
-                fetch_id: int | None, extraction_id: int | None, run_id: int | None, now: datetime) -> int:
+                fetch_id: int | None, extraction_id: int | None, run_id: int | None, now: datetime,
+                version_key: str | None = None) -> int:
     """Record the next version; the state row's UPDATE serialises concurrent writers of one article."""
+    key = version_key or revision_key(text)
     version = _run(s, update(ArticleState).where(ArticleState.article_id == article_id).values(  # type: ignore[arg-type]
-        version=ArticleState.version + 1, version_key=revision_key(text)).returning(ArticleState.version)).scalar()
+        version=ArticleState.version + 1, version_key=key).returning(ArticleState.version)).scalar()
     if version is None:  # an article archived before this table existed and not migrated: start at 2
         version = 2
-        _run(s, insert(ArticleState).values(article_id=article_id, version=2, version_key=revision_key(text),
-                                            checks=0))
+        _run(s, insert(ArticleState).values(article_id=article_id, version=2, version_key=key, checks=0))
     _run(s, insert(ArticleVersion).values(
         article_id=article_id, version=version, title=title, text=text, content_sha256=text_sha, fetched_at=now,
         fetch_id=fetch_id, extraction_id=extraction_id, run_id=run_id))

@@ -29,9 +29,12 @@ def _rows(article_id: int, tags: list[RuleTag], version: str, now: Any) -> list[
              "score": float(t.score), "created_at": now} for t in tags]
 
 
-def apply_rule_tags(s: Session, tax: Taxonomy, article_id: int, title: str | None, text: str) -> list[str]:
-    """Replace one article's rule tags; returns the tags."""
-    tags = tax.tag(title, text)
+def apply_rule_tags(s: Session, tax: Taxonomy, article_id: int, title: str | None, text: str, *,
+                    tags: list[RuleTag] | None = None) -> list[str]:
+    """Replace one article's rule tags; returns the tags. ``tags``: ``tax.tag(title, text)`` when
+    computed already (ingest.precompute)."""
+    if tags is None:
+        tags = tax.tag(title, text)
     conn = s.connection()
     conn.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id,  # type: ignore[arg-type]
                                           ArticleTag.origin == RULE))  # type: ignore[arg-type]
