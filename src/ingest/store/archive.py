@@ -15,7 +15,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -56,10 +56,12 @@ def _run(s: Session, statement: Any, params: Any = None) -> Any:
 
 @functools.cache
 def _prepared(dialect: str) -> SimpleNamespace:
-    """The hot path's INSERTs, built once per dialect and executed with parameters: building a
+    """The hot path's statements, built once per dialect and executed with parameters: building a
     statement per row (coercing every value) cost more CPU than the database's work."""
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     fetches, extractions = Fetch.__table__, ExtractionRow.__table__  # type: ignore[attr-defined]
+    articles, entries = Article.__table__, Entry.__table__  # type: ignore[attr-defined]
+    ids = bindparam("ids", expanding=True)
     return SimpleNamespace(
         blob=ins(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"]),  # type: ignore[attr-defined]
         fetch=insert(fetches).returning(fetches.c.id),
@@ -67,6 +69,18 @@ def _prepared(dialect: str) -> SimpleNamespace:
         alias=ins(UrlAlias.__table__).on_conflict_do_nothing(index_elements=["url"]),  # type: ignore[attr-defined]
         tag=ins(ArticleTag.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
             index_elements=["article_id", "tag", "origin"]),
+        aliases=select(UrlAlias.url, UrlAlias.article_id).where(UrlAlias.url.in_(bindparam("urls", expanding=True))),  # type: ignore[attr-defined]
+        text_owner=select(TextHash.article_id).where(TextHash.sha256 == bindparam("sha")),  # type: ignore[arg-type]
+        # what the page's feed entries say: their dates (for the publication date) and categories
+        listed=select(entries.c.published_at, entries.c.categories).where(entries.c.id.in_(ids)),
+        article=ins(articles).on_conflict_do_nothing(index_elements=["canonical_url"]).returning(articles.c.id),
+        text_hash=ins(TextHash.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["sha256"]).returning(TextHash.__table__.c.article_id),  # type: ignore[attr-defined]
+        current=update(articles).where(articles.c.id == bindparam("aid")).values(
+            current_extraction_id=bindparam("xid")),
+        resolved=update(entries).where(entries.c.id.in_(ids)).values(
+            status=bindparam("new_status"), article_id=bindparam("aid"), page_fetch_id=bindparam("fid"),
+            error_kind=None, error_detail=None, next_attempt_at=None, attempts=entries.c.attempts + 1),
     )
 
 
@@ -236,9 +250,7 @@ def lookup_aliases(s: Session, urls: Iterable[str]) -> dict[str, int]:
     urls = list(set(urls))
     found: dict[str, int] = {}
     for i in range(0, len(urls), 500):
-        chunk = urls[i:i + 500]
-        found.update(_run(s, select(UrlAlias.url, UrlAlias.article_id).where(
-            UrlAlias.url.in_(chunk))).all())  # type: ignore[attr-defined]
+        found.update(_run(s, _stmt(s).aliases, {"urls": urls[i:i + 500]}).all())
     return found
 
 
@@ -271,31 +283,30 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
     text_sha = ex.facts.content_sha256 if ex.facts is not None else content_sha256(ex.text)
     blob = o.fetch.records[-1].sha256 if o.fetch.records else None
 
+    st = _stmt(s)
     known = lookup_aliases(s, variants)  # type: ignore[arg-type]
     article_id = known.get(canonical) or next(iter(known.values()), None)
+    listed = _run(s, st.listed, {"ids": list(o.entry_ids)}).all()  # (published_at, categories) per entry
     if article_id is not None:
         status = _refresh_known(s, article_id, ex, final_url, text_sha, fetch_id, blob, run_id, now)
     else:
-        owner = _run(s, select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar()
+        owner = _run(s, st.text_owner, {"sha": text_sha}).scalar()
         if owner is not None:
             article_id, status = owner, "duplicate"
         else:
-            feed_dates = _run(s, select(Entry.published_at).where(
-                Entry.id.in_(o.entry_ids), Entry.published_at.is_not(None))).scalars().all()  # type: ignore[union-attr]
+            feed_date = min((published for published, _ in listed if published is not None), default=None)
             article_id, status = _insert_article(s, ex, canonical, final_url, text_sha, fetch_id, blob,
-                                                 source_id, run_id, now,
-                                                 best_published(ex.published, min(feed_dates, default=None)))
+                                                 source_id, run_id, now, best_published(ex.published, feed_date))
     _aliases(s, {url: "canonical" if url == canonical and status == "new" else
                  "duplicate" if status == "duplicate" else "fetched" for url in sorted(variants)}, article_id)
-    add_tags(s, article_id, entry_categories(s, o.entry_ids), "feed")
+    add_tags(s, article_id, [c for _, cats in listed for c in cats or ()], "feed")
     if status in ("new", "updated"):
         add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
         # versions, story cluster, rule tags (issue 3)
         enrich.after_store(s, enricher or enrich.Enricher(), article_id, status, source_id=source_id,
                            fetch_id=fetch_id, run_id=run_id, now=now, entry_ids=o.entry_ids, facts=ex.facts)
-    _set_entries(s, o.entry_ids, status="duplicate" if status == "duplicate" else "archived",
-                 article_id=article_id, page_fetch_id=fetch_id, error_kind=None, error_detail=None,
-                 next_attempt_at=None, attempts=Entry.attempts + 1)
+    _run(s, st.resolved, {"ids": list(o.entry_ids), "new_status": "duplicate" if status == "duplicate" else "archived",
+                          "aid": article_id, "fid": fetch_id})
     return StoredItem(status, article_id, None, o.link)
 
 
@@ -358,20 +369,18 @@ def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, 
                   authors=list(ex.authors), published_at=published, language=ex.language,
                   sitename=ex.sitename, description=ex.description, content_sha256=text_sha,
                   text_chars=len(ex.text), first_seen_at=now, fetched_at=now, updated_at=now, run_id=run_id)
-    inserted = _run(s, insert_ignore(s.get_bind(), Article).values(**values)
-                         .on_conflict_do_nothing(index_elements=["canonical_url"]).returning(Article.id)).scalar()
+    st = _stmt(s)
+    inserted = _run(s, st.article, values).scalar()
     if inserted is None:  # a concurrent run stored this canonical URL first
         winner = _run(s, select(Article.id).where(Article.canonical_url == canonical)).scalar_one()
         return winner, _refresh_known(s, winner, ex, final_url, text_sha, fetch_id, blob, run_id, now)
-    claimed = _run(s, insert_ignore(s.get_bind(), TextHash).values(
-        sha256=text_sha, article_id=inserted, created_at=now).on_conflict_do_nothing(
-        index_elements=["sha256"]).returning(TextHash.article_id)).scalar()
+    claimed = _run(s, st.text_hash, {"sha256": text_sha, "article_id": inserted, "created_at": now}).scalar()
     if claimed is None:  # the same text was archived under another URL meanwhile
         _run(s, Article.__table__.delete().where(Article.id == inserted))  # type: ignore[attr-defined]
-        owner = _run(s, select(TextHash.article_id).where(TextHash.sha256 == text_sha)).scalar_one()
+        owner = _run(s, st.text_owner, {"sha": text_sha}).scalar_one()
         return owner, "duplicate"
     extraction_id = _insert_extraction(s, ex, final_url, inserted, fetch_id, blob, run_id, text_sha, now)
-    _run(s, update(Article).where(Article.id == inserted).values(current_extraction_id=extraction_id))  # type: ignore[arg-type]
+    _run(s, st.current, {"aid": inserted, "xid": extraction_id})
     return inserted, "new"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from ingest.config import Config, DedupSettings
@@ -21,6 +21,10 @@ from ingest.precompute import Precompute, TextFacts
 from ingest.store import clusters, revisions, tagstore
 from ingest.store.models import Article
 from ingest.tagging import DEFAULT_TAGS_PATH, Taxonomy, load_taxonomy
+
+# built once, executed with parameters: this runs for every stored article
+_STORED = select(Article.title, Article.text, Article.content_sha256, Article.current_extraction_id,
+                 Article.language).where(Article.id == bindparam("aid"))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,7 @@ def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *,
     """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags.
     ``facts``: the stored text's keys as the extractor processes computed them (ingest.precompute);
     each is used only when computed with this enricher's settings."""
-    title, text, sha, extraction_id, language = s.connection().execute(select(
-        Article.title, Article.text, Article.content_sha256, Article.current_extraction_id, Article.language).where(
-        Article.id == article_id)).one()  # type: ignore[arg-type]
+    title, text, sha, extraction_id, language = s.connection().execute(_STORED, {"aid": article_id}).one()
     kw = dict(title=title, text=text, text_sha=sha, fetch_id=fetch_id, extraction_id=extraction_id,
               run_id=run_id, now=now)
     if facts is not None and facts.content_sha256 != sha:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlmodel import Session
 
 from ingest.keyphrases import Keyphrase, extract_keyphrases
@@ -22,6 +22,9 @@ from ingest.tagging import RuleTag, Taxonomy
 
 RULE = "rule"
 KEYPHRASE = "keyphrase"
+# built once, executed with parameters: this runs for every stored article
+_DELETE_RULE_TAGS = delete(ArticleTag).where(ArticleTag.article_id == bindparam("aid"),  # type: ignore[arg-type]
+                                             ArticleTag.origin == RULE)  # type: ignore[arg-type]
 
 
 def _rows(article_id: int, tags: list[RuleTag], version: str, now: Any) -> list[dict[str, Any]]:
@@ -36,8 +39,7 @@ def apply_rule_tags(s: Session, tax: Taxonomy, article_id: int, title: str | Non
     if tags is None:
         tags = tax.tag(title, text)
     conn = s.connection()
-    conn.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id,  # type: ignore[arg-type]
-                                          ArticleTag.origin == RULE))  # type: ignore[arg-type]
+    conn.execute(_DELETE_RULE_TAGS, {"aid": article_id})
     if tags:
         conn.execute(insert(ArticleTag), _rows(article_id, tags, tax.version, utcnow()))
     return [t.tag for t in tags]
