@@ -205,3 +205,9 @@ def test_the_store_does_not_recompute_what_the_workers_computed(sqlite_url: str,
                                     run_id=None, source_id=sid, next_attempt=decide.next_item_attempt,
                                     enricher=Enricher(taxonomy))
     assert item.status == "new"
+
+
+def test_tokens_split_unspaced_scripts_only_where_they_occur() -> None:
+    assert neardup.tokens("Посол України, 2024: «Це   питання»") == ["посол", "україни", "2024", "це", "питання"]
+    assert neardup.tokens("Yonhap 北朝鮮兵 said") == ["yonhap", "北朝鮮", "朝鮮兵", "said"]
+    assert neardup.tokens("x北朝y") == ["x", "北朝", "y"]
