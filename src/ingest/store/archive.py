@@ -78,6 +78,10 @@ def _prepared(dialect: str) -> SimpleNamespace:
             index_elements=["sha256"]).returning(TextHash.__table__.c.article_id),  # type: ignore[attr-defined]
         current=update(articles).where(articles.c.id == bindparam("aid")).values(
             current_extraction_id=bindparam("xid")),
+        # a feed's entries, on every poll of it
+        entry=ins(entries).on_conflict_do_nothing(index_elements=["source_id", "entry_key"]).returning(entries.c.id),
+        sighted=update(entries).where(entries.c.source_id == bindparam("sid"), entries.c.entry_key == bindparam("key"))
+        .values(last_seen_at=bindparam("seen"), updated_at=bindparam("updated"), title=bindparam("t")),
         resolved=update(entries).where(entries.c.id.in_(ids)).values(
             status=bindparam("new_status"), article_id=bindparam("aid"), page_fetch_id=bindparam("fid"),
             error_kind=None, error_detail=None, next_attempt_at=None, attempts=entries.c.attempts + 1),
@@ -200,6 +204,7 @@ def upsert_entries(s: Session, *, source_id: int, feed_url: str, feed_fetch_id: 
     """Insert new feed entries as pending (or failed, when the link is unusable); refresh seen times of
     known ones. Returns (new entries, new entries without a usable link)."""
     new = unusable = 0
+    st = _stmt(s)
     for e in entries:
         values: dict[str, Any] = dict(
             source_id=source_id, entry_key=e.key, feed_url=feed_url, feed_fetch_id=feed_fetch_id, guid=e.guid,
@@ -208,15 +213,12 @@ def upsert_entries(s: Session, *, source_id: int, feed_url: str, feed_fetch_id: 
             last_seen_at=now, run_id=run_id, attempts=0,
             status="pending" if e.link else "failed",
             error_kind=None if e.link else "unsupported_url", error_detail=e.link_error)
-        inserted = _run(s, insert_ignore(s.get_bind(), Entry).values(**values)
-                             .on_conflict_do_nothing(index_elements=["source_id", "entry_key"])
-                             .returning(Entry.id)).scalar()
+        inserted = _run(s, st.entry, values).scalar()
         if inserted is not None:
             new += 1
             unusable += e.link is None
         else:
-            _run(s, update(Entry).where(Entry.source_id == source_id, Entry.entry_key == e.key)  # type: ignore[arg-type]
-                      .values(last_seen_at=now, updated_at=e.updated, title=e.title))
+            _run(s, st.sighted, {"sid": source_id, "key": e.key, "seen": now, "updated": e.updated, "t": e.title})
     return new, unusable
 
 
