@@ -18,6 +18,7 @@ from ingest.config import ExtractSettings
 from ingest.dedup import content_sha256
 from ingest.errors import ErrorKind
 from ingest.extract import Extraction, ExtractionFailure, ExtractorPool, PageInput, with_precomputed
+from ingest.keyphrases import extract_keyphrases
 from ingest.neardup import DedupParams
 from ingest.precompute import Precompute, text_facts
 from ingest.store import archive
@@ -141,11 +142,12 @@ def _dump(engine: Any) -> dict[str, list[Any]]:
         }
 
 
-def _archive(url: str, taxonomy: Any, precompute: Precompute | None) -> dict[str, list[Any]]:
+def _archive(url: str, taxonomy: Any, precompute: Precompute | None,
+             keyphrases: tuple[int, int] | None = None) -> dict[str, list[Any]]:
     """The same pages stored one by one: new articles, a near-duplicate, a title repost, a revision,
     an unchanged re-fetch and an exact duplicate."""
     engine = open_archive(url)
-    enricher = Enricher(taxonomy)
+    enricher = Enricher(taxonomy, keyphrases=keyphrases)
     sid, ids = setup_source(engine, entries=[entry(k, f"https://example.org/{k}", ("World",)) for k in "abcdefg"])
     syndicated = "Seoul, Yonhap.\n" + "\n".join(PARAS[:3]) + "\nRead more news on our site."
     pages = [("a", STORY, "Ambassador: POWs are no bargaining chip"), ("b", syndicated, "Wire copy"),
@@ -177,6 +179,17 @@ def test_archive_with_precomputed_values_is_the_archive_without(database_url: st
     assert _archive(database_url, taxonomy, Precompute(dedup=DedupParams(), taxonomy=taxonomy)) == plain
 
 
+def test_key_phrases_computed_in_the_workers_are_the_ones_the_store_computes(sqlite_url: str, tmp_path: Path,
+                                                                            taxonomy: Any) -> None:
+    plain = _archive(f"sqlite:///{tmp_path / 'plain.db'}", taxonomy, None, keyphrases=(3, 2))
+    assert {r[2] for r in plain["tags"]} == {"feed", "page", "rule", "keyphrase"}
+    pre = Precompute(dedup=DedupParams(), taxonomy=taxonomy, keyphrases=(3, 2))
+    assert _archive(sqlite_url, taxonomy, pre, keyphrases=(3, 2)) == plain
+    facts = text_facts("t", STORY, DedupParams(), None, (3, 2), "en")
+    assert facts.keyphrases_for(3, 2, "en") == extract_keyphrases(STORY, "en", top=3, max_words=2)
+    assert facts.keyphrases_for(3, 2, "uk") is None and facts.keyphrases_for(5, 2, "en") is None
+
+
 def test_facts_computed_with_other_settings_are_not_used(sqlite_url: str, tmp_path: Path, taxonomy: Any) -> None:
     plain = _archive(f"sqlite:///{tmp_path / 'plain.db'}", taxonomy, None)
     stale = Precompute(dedup=DedupParams(bands=21, rows=6), taxonomy=dataclasses.replace(taxonomy, version="old"))
@@ -188,22 +201,23 @@ def test_the_store_does_not_recompute_what_the_workers_computed(sqlite_url: str,
     url = "https://example.org/a"
     body = b"<html><p>the page</p></html>"
     ex = with_precomputed(extraction(STORY), PageInput(url, body, "text/html"),
-                          Precompute(dedup=DedupParams(), taxonomy=taxonomy))
+                          Precompute(dedup=DedupParams(), taxonomy=taxonomy, keyphrases=(3, 2)))
 
     def not_again(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("recomputed in the main process")
 
-    from ingest.store import clusters, revisions
+    from ingest.store import clusters, revisions, tagstore
     from ingest.tagging import Taxonomy
 
     for module, name in ((archive, "content_sha256"), (archive, "pack_body"), (revisions, "revision_key"),
-                         (clusters.neardup, "text_signature"), (clusters.neardup, "title_key"), (Taxonomy, "tag")):
+                         (clusters.neardup, "text_signature"), (clusters.neardup, "title_key"), (Taxonomy, "tag"),
+                         (tagstore, "extract_keyphrases")):
         monkeypatch.setattr(module, name, not_again)
     engine = open_archive(sqlite_url)
     sid, ids = setup_source(engine, entries=[entry("a", url)])
     [item] = archive.store_outcomes(engine, [archive.PageOutcome((ids["a"],), url, fetched(url, body), ex)],
                                     run_id=None, source_id=sid, next_attempt=decide.next_item_attempt,
-                                    enricher=Enricher(taxonomy))
+                                    enricher=Enricher(taxonomy, keyphrases=(3, 2)))
     assert item.status == "new"
 
 

@@ -314,7 +314,8 @@ def with_precomputed(result: ExtractResult, page: PageInput, precompute: Precomp
     try:
         packed = pack_body(page.body) if precompute.pack_body else None
         if isinstance(result, Extraction) and precompute.dedup is not None:
-            facts = text_facts(result.title, result.text, precompute.dedup, precompute.taxonomy)
+            facts = text_facts(result.title, result.text, precompute.dedup, precompute.taxonomy,
+                               precompute.keyphrases, result.language)
             return dataclasses.replace(result, packed=packed, facts=facts)
         return dataclasses.replace(result, packed=packed)
     except Exception:  # precomputing is an optimisation: the store computes whatever is missing

@@ -2,7 +2,8 @@
 
 A poll runs on a few cores: the main process fetches and writes SQL while the worker processes
 extract. Every pure per-page computation the store needs (the packed raw bytes, the normalised-text
-hash, the revision key, the MinHash signature and its LSH band keys, the title key, the rule tags) is
+hash, the revision key, the MinHash signature and its LSH band keys, the title key, the rule tags, the
+key phrases when they are on) is
 CPU taken from extraction when the main process does it, so the workers do it right after extracting,
 on the bytes and text they already hold, by calling the same pure functions the store calls.
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from ingest import neardup
 from ingest.dedup import normalize_text, normalized_sha256
+from ingest.keyphrases import Keyphrase, extract_keyphrases
 from ingest.neardup import DedupParams
 from ingest.tagging import RuleTag, Taxonomy
 
@@ -28,6 +30,7 @@ class Precompute:
     pack_body: bool = True  # the raw bytes as the blobs table stores them
     dedup: DedupParams | None = None  # text facts (hashes, signature, bands) with these parameters
     taxonomy: Taxonomy | None = None  # rule tags with this taxonomy (only with ``dedup``)
+    keyphrases: tuple[int, int] | None = None  # YAKE key phrases (top, max_words) (only with ``dedup``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,9 @@ class TextFacts:
     band_keys: tuple[tuple[int, int], ...]  # neardup.band_keys(signature, params)
     rule_version: str | None  # the taxonomy's version; None when no rule tags were computed
     rule_tags: tuple[RuleTag, ...]  # taxonomy.tag(title, text)
+    # (top, max_words, language) the key phrases were computed with; None when they were not
+    keyphrase_key: tuple[int, int, str | None] | None = None
+    keyphrases: tuple[Keyphrase, ...] = ()  # keyphrases.extract_keyphrases(text, language, …)
 
     def signature_for(self, params: DedupParams) -> tuple[bytes, list[tuple[int, int]]] | None:
         """(signature, band keys) when computed with ``params``, else None."""
@@ -55,8 +61,13 @@ class TextFacts:
             return list(self.rule_tags)
         return None
 
+    def keyphrases_for(self, top: int, max_words: int, language: str | None) -> list[Keyphrase] | None:
+        """The key phrases when computed with these settings for the article's language, else None."""
+        return list(self.keyphrases) if self.keyphrase_key == (top, max_words, language) else None
 
-def text_facts(title: str | None, text: str, params: DedupParams, taxonomy: Taxonomy | None = None) -> TextFacts:
+
+def text_facts(title: str | None, text: str, params: DedupParams, taxonomy: Taxonomy | None = None,
+               keyphrases: tuple[int, int] | None = None, language: str | None = None) -> TextFacts:
     """Every key of one text; the text is normalised once for all of them."""
     normalized = normalize_text(text)
     sig = neardup.signature(neardup.token_shingles(neardup.normalized_tokens(normalized, params.shingle_chars),
@@ -70,4 +81,7 @@ def text_facts(title: str | None, text: str, params: DedupParams, taxonomy: Taxo
         band_keys=tuple(neardup.band_keys(sig, params)),
         rule_version=taxonomy.version if taxonomy is not None else None,
         rule_tags=tuple(taxonomy.tag(title, text)) if taxonomy is not None else (),
+        keyphrase_key=(*keyphrases, language) if keyphrases is not None else None,
+        keyphrases=tuple(extract_keyphrases(text, language, top=keyphrases[0], max_words=keyphrases[1]))
+        if keyphrases is not None else (),
     )

@@ -43,7 +43,7 @@ class Enricher:
 
     def precompute(self) -> Precompute:
         """What the extractor processes should compute for :func:`after_store` and the archive."""
-        return Precompute(pack_body=True, dedup=self.params, taxonomy=self.taxonomy)
+        return Precompute(pack_body=True, dedup=self.params, taxonomy=self.taxonomy, keyphrases=self.keyphrases)
 
 
 def dedup_params(d: DedupSettings) -> DedupParams:
@@ -83,5 +83,6 @@ def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *,
         tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text,
                                  tags=facts.rule_tags_for(enricher.taxonomy) if facts is not None else None)
     if enricher.keyphrases is not None:
-        tagstore.apply_keyphrases(s, article_id, text, language, top=enricher.keyphrases[0],
-                                  max_words=enricher.keyphrases[1])
+        top, max_words = enricher.keyphrases
+        tagstore.apply_keyphrases(s, article_id, text, language, top=top, max_words=max_words,
+                                  phrases=facts.keyphrases_for(top, max_words, language) if facts else None)

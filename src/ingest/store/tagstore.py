@@ -58,9 +58,11 @@ def keyphrase_version(top: int, max_words: int) -> str:
 
 
 def apply_keyphrases(s: Session, article_id: int, text: str, language: str | None, *, top: int,
-                     max_words: int) -> list[str]:
-    """Replace one article's key phrase tags (``keyword:…``, origin ``keyphrase``); returns the tags."""
-    phrases = extract_keyphrases(text, language, top=top, max_words=max_words)
+                     max_words: int, phrases: list[Keyphrase] | None = None) -> list[str]:
+    """Replace one article's key phrase tags (``keyword:…``, origin ``keyphrase``); returns the tags.
+    ``phrases``: already computed (in the extractor processes) with these settings for this text."""
+    if phrases is None:
+        phrases = extract_keyphrases(text, language, top=top, max_words=max_words)
     conn = s.connection()
     conn.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id,  # type: ignore[arg-type]
                                           ArticleTag.origin == KEYPHRASE))  # type: ignore[arg-type]
