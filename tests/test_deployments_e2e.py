@@ -3,7 +3,7 @@
 Team path: a ``prefect server start`` on loopback (its own PREFECT_HOME), the ``ingest`` process work
 pool, ``prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml`` from the project
 directory, two workers (one run at a time each), the archive on the real PostgreSQL; a poll and a
-backfill triggered with parameters against the demo site at the same time, one on each worker.
+backfill triggered with parameters against the demo site at the same time, each run by one worker.
 One machine: ``ingest serve`` serving the same deployments (SQLite archive), running a backfill, and
 stopping cleanly on SIGTERM with its schedules left active.
 """
@@ -47,7 +47,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PWD=str(REPO))
+               PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PWD=str(REPO),
+               # no scheduled runs: a */15 tick would poll config/feeds.yaml (the real feeds) from the
+               # project directory in the middle of the test; the tests trigger their own runs
+               PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false")
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -83,9 +86,12 @@ def _trigger(env: dict[str, str], name: str, **params: str) -> subprocess.Popen[
 
 
 def _finished(proc: subprocess.Popen[str]) -> str:
+    """The triggered flow run's id, once it completed."""
     out, _ = proc.communicate(timeout=170)
     assert proc.returncode == 0 and "Flow run finished successfully in 'Completed'" in out, out
-    return out
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
+    assert match, out
+    return match.group(1)
 
 
 def _deployment(env: dict[str, str], name: str) -> dict[str, Any]:
@@ -126,8 +132,7 @@ def test_team_path_two_workers_and_postgresql(prefect_server: dict[str, str], de
         backfill = _trigger(env, "backfill/backfill", config_path=str(config), source="demo-world",
                             since="2020-01-01", until="2027-01-01", via=f"urls:{urls}",
                             window_days="366")
-        _finished(poll)
-        _finished(backfill)
+        triggered = {_finished(poll), _finished(backfill)}
     finally:
         for worker, log in zip(workers, logs, strict=True):
             os.killpg(worker.pid, signal.SIGTERM)
@@ -150,8 +155,7 @@ def test_team_path_two_workers_and_postgresql(prefect_server: dict[str, str], de
         assert f"Worker '{name}' started!" in log
         claimed = re.findall(rf"Worker '{name}' submitting flow run '([0-9a-f-]+)'", log)
         ran[name] = [r for r in claimed if f"Aborted submission of flow run '{r}'" not in log]
-    assert sorted(ran["worker-a"] + ran["worker-b"]) == sorted({*ran["worker-a"], *ran["worker-b"]}), ran
-    assert len(ran["worker-a"] + ran["worker-b"]) == 2, ran
+    assert sorted(ran["worker-a"] + ran["worker-b"]) == sorted(triggered), ran
 
 
 def test_one_machine_serve(prefect_server: dict[str, str], demo_site_running: Any, tmp_path: Path) -> None:
