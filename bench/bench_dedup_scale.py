@@ -22,11 +22,11 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from pgschema import postgres_schema
 from sqlalchemy import insert
 
 from ingest.config import SourceConfig
@@ -92,21 +92,6 @@ def sqlite_archive() -> Iterator[str]:
         yield f"sqlite:///{tmp}/scale.db"
 
 
-@contextlib.contextmanager
-def postgres_archive(base: str) -> Iterator[str]:
-    import psycopg
-
-    schema = f"ingest_bench_{uuid.uuid4().hex[:12]}"
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def run(label: str, url: str, sizes: list[int], tax) -> None:
     params = DedupParams()
     rng = np.random.RandomState(3)
@@ -139,7 +124,7 @@ def main() -> None:
     with sqlite_archive() as url:
         run("SQLite", url, args.sizes, tax)
     if args.postgres and not args.no_postgres:
-        with postgres_archive(args.postgres) as url:
+        with postgres_schema(args.postgres) as url:
             run("PostgreSQL", url, args.sizes, tax)
 
 

@@ -39,6 +39,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
 
 from crashpoll import CLEAN, check_archive, crash_site_routes, expected_outcome, run_poll, write_config  # noqa: E402
 from faultsite import FaultSite  # noqa: E402
+from pgschema import postgres_schema  # noqa: E402
 
 from ingest.store.db import open_archive  # noqa: E402
 
@@ -48,18 +49,9 @@ def fresh_database(backend: str, workdir: Path, pg_base: str | None) -> Iterator
     if backend == "sqlite":
         yield f"sqlite:///{workdir / f'{uuid.uuid4().hex[:8]}.db'}"
         return
-    import psycopg
-
     assert pg_base is not None
-    schema = f"ingest_bench_{uuid.uuid4().hex[:12]}"
-    plain = pg_base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{pg_base}{'&' if '?' in pg_base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema(pg_base) as url:
+        yield url
 
 
 def _normalised(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:

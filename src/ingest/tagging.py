@@ -172,14 +172,18 @@ def compile_taxonomy(spec: TaxonomySpec, version: str) -> Taxonomy:
     unspaced: list[tuple[int, str, str]] = []
     cased: list[tuple[int, str, str]] = []
     names = tuple(spec.tags)
-    for j, ctx in enumerate(spec.contexts.values()):  # context terms: group "c<j>"
-        for items in ctx.terms.values():
+
+    def add_terms(group: str, terms: dict[str, tuple[str, ...]], patterns: dict[str, tuple[str, ...]]) -> None:
+        for items in terms.values():
             for item in items:
                 target = cased if _case_sensitive(item) else unspaced if _UNSPACED.match(item) else lower
-                target.append((-len(item) * 2, f"c{j}", term_regex(item)))
-        for items in ctx.patterns.values():
+                target.append((-len(item) * 2, group, term_regex(item)))
+        for items in patterns.values():
             for item in items:
-                lower.append((-len(item) * 2, f"c{j}", f"(?:{item})"))
+                lower.append((-len(item) * 2, group, f"(?:{item})"))
+
+    for j, ctx in enumerate(spec.contexts.values()):  # context terms: group "c<j>"
+        add_terms(f"c{j}", ctx.terms, ctx.patterns)
     for items in spec.defaults.exclude.values():  # exclusions of every tag (group "xa")
         for item in items:
             lower.append((-len(item) * 2 - 1, "xa", f"(?i:{item})"))
@@ -189,13 +193,7 @@ def compile_taxonomy(spec: TaxonomySpec, version: str) -> Taxonomy:
             for item in items:  # exclusions before terms at equal length; apply to both regexes
                 lower.append((-len(item) * 2 - 1, f"x{i}", f"(?i:{item})"))
                 cased.append((-len(item) * 2 - 1, f"x{i}", f"(?i:{item})"))
-        for items in tag.terms.values():
-            for item in items:
-                target = cased if _case_sensitive(item) else unspaced if _UNSPACED.match(item) else lower
-                target.append((-len(item) * 2, f"g{i}", term_regex(item)))
-        for items in tag.patterns.values():
-            for item in items:
-                lower.append((-len(item) * 2, f"g{i}", f"(?:{item})"))
+        add_terms(f"g{i}", tag.terms, tag.patterns)
     n = 0
 
     def alternation(alts: list[tuple[int, str, str]], *, factor: bool = False) -> str:
