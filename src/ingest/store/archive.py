@@ -20,7 +20,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from ingest import __version__, leases
 from ingest.blobs import PackedBody, pack_body, unpack_body
 from ingest.config import SourceConfig
 from ingest.dedup import content_sha256
@@ -28,14 +27,13 @@ from ingest.extract import Extraction, ExtractionFailure
 from ingest.feeds import FeedEntry
 from ingest.fetch import FetchRecord, FetchResult
 from ingest.store import enrich, revisions
-from ingest.store.db import insert_ignore, read_session, write_session
+from ingest.store.db import insert_ignore, write_session
 from ingest.store.models import (
     Article,
     ArticleTag,
     Blob,
     Entry,
     Fetch,
-    Run,
     Source,
     TextHash,
     UrlAlias,
@@ -45,6 +43,7 @@ from ingest.store.models import (
     Extraction as ExtractionRow,
 )
 from ingest.store.retry import retry_lost_races
+from ingest.store.runs import finish_run, start_run, sweep_abandoned_runs  # noqa: F401  (the archive's API)
 from ingest.urls import canonicalize, choose_canonical
 
 
@@ -90,47 +89,6 @@ def _prepared(dialect: str) -> SimpleNamespace:
 
 def _stmt(s: Session) -> SimpleNamespace:
     return _prepared(s.get_bind().dialect.name)
-
-
-# --- runs -----------------------------------------------------------------------------------------
-
-def start_run(engine: Engine, kind: str, parameters: dict[str, Any] | None = None, *,
-              flow_run_id: str | None = None, flow_name: str | None = None,
-              deployment: str | None = None) -> int:
-    sweep_abandoned_runs(engine)
-    with write_session(engine) as s:
-        run = Run(kind=kind, started_at=utcnow(), ingest_version=__version__, parameters=parameters,
-                  prefect_flow_run_id=flow_run_id, prefect_flow_name=flow_name, prefect_deployment=deployment,
-                  owner=leases.new_owner(kind))
-        s.add(run)
-        s.flush()
-        assert run.id is not None
-        return run.id
-
-
-def sweep_abandoned_runs(engine: Engine) -> list[int]:
-    """Mark "abandoned" the runs still "running" whose process is gone from this machine (killed,
-    OOM, power cut): without this they would say "running" for ever. Runs of other machines are left
-    alone (their liveness cannot be seen from here). Returns the ids marked."""
-    with read_session(engine) as s:
-        running = s.execute(select(Run.id, Run.owner).where(Run.status == "running",  # type: ignore[arg-type]
-                                                            Run.owner.is_not(None))).all()  # type: ignore[union-attr]
-    dead = [(run_id, owner) for run_id, owner in running if leases.holder_is_dead(owner)]
-    if dead:
-        with write_session(engine) as s:
-            for run_id, owner in dead:  # conditional: a concurrent sweep marks each run once
-                _run(s, update(Run).where(Run.id == run_id, Run.status == "running",  # type: ignore[arg-type]
-                                          Run.owner == owner).values(
-                    status="abandoned", finished_at=utcnow(),
-                    error="the process running it ended without finishing the run (killed?)"))
-    return [run_id for run_id, _ in dead]
-
-
-def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any] | None = None,
-               error: str | None = None) -> None:
-    with write_session(engine) as s:
-        _run(s, update(Run).where(Run.id == run_id).values(  # type: ignore[arg-type]
-            status=status, finished_at=utcnow(), summary=summary, error=error))
 
 
 # --- sources --------------------------------------------------------------------------------------

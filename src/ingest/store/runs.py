@@ -1,0 +1,55 @@
+"""Runs in the archive: one row per poll, backfill or reprocess, with the process that runs it.
+
+A run records its owner (host, PID namespace, pid and start time: :func:`ingest.leases.new_owner`), so a
+run whose process was killed can be told apart from one still running, and is marked ``abandoned`` by
+the next run started on that machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from ingest import __version__, leases
+from ingest.store.db import read_session, write_session
+from ingest.store.models import Run, utcnow
+
+
+def start_run(engine: Engine, kind: str, parameters: dict[str, Any] | None = None, *,
+              flow_run_id: str | None = None, flow_name: str | None = None,
+              deployment: str | None = None) -> int:
+    sweep_abandoned_runs(engine)
+    with write_session(engine) as s:
+        run = Run(kind=kind, started_at=utcnow(), ingest_version=__version__, parameters=parameters,
+                  prefect_flow_run_id=flow_run_id, prefect_flow_name=flow_name, prefect_deployment=deployment,
+                  owner=leases.new_owner(kind))
+        s.add(run)
+        s.flush()
+        assert run.id is not None
+        return run.id
+
+
+def sweep_abandoned_runs(engine: Engine) -> list[int]:
+    """Mark "abandoned" the runs still "running" whose process is gone from this machine (killed,
+    OOM, power cut): without this they would say "running" for ever. Runs of other machines are left
+    alone (their liveness cannot be seen from here). Returns the ids marked."""
+    with read_session(engine) as s:
+        running = s.execute(select(Run.id, Run.owner).where(Run.status == "running",  # type: ignore[arg-type]
+                                                            Run.owner.is_not(None))).all()  # type: ignore[union-attr]
+    dead = [(run_id, owner) for run_id, owner in running if leases.holder_is_dead(owner)]
+    if dead:
+        with write_session(engine) as s:
+            for run_id, owner in dead:  # conditional: a concurrent sweep marks each run once
+                s.connection().execute(update(Run).where(Run.id == run_id, Run.status == "running",  # type: ignore[arg-type]
+                                          Run.owner == owner).values(
+                    status="abandoned", finished_at=utcnow(),
+                    error="the process running it ended without finishing the run (killed?)"))
+    return [run_id for run_id, _ in dead]
+
+
+def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any] | None = None,
+               error: str | None = None) -> None:
+    with write_session(engine) as s:
+        s.connection().execute(update(Run).where(Run.id == run_id).values(  # type: ignore[arg-type]
+            status=status, finished_at=utcnow(), summary=summary, error=error))
