@@ -21,11 +21,12 @@ from ingest.config import load_config, resolve_database_url
 from ingest.runtime import shared_extractor
 from ingest.store import archive
 from ingest.store.db import open_archive
+from ingest.store.runs import run_status
 
 
 @task(name="discover-urls", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def discover_task(ctx: pipeline.PollContext, source: Any, source_id: int, via: str, since: Any,
-                  until: Any) -> list[bf.Candidate]:
+                  until: Any) -> bf.Discovery:
     return bf.discover(ctx, source, source_id, via, since, until)
 
 
@@ -70,19 +71,26 @@ def backfill(source: str, since: str, until: str | None = None, via: str = "site
             source_id = ctx.source_id(src)
             wins = bf.windows(start, end, window_days)
             reports: list[bf.WindowReport] = []
+            problems: list[str] = []
             if bf.open_windows(engine, source_id, via, wins):
                 found = discover_task(ctx, src, source_id, via, start, end)
-                by_window = bf.assign(found, wins)
-                todo = bf.open_windows(engine, source_id, via, wins)
-                logger.info("%d URLs found via %s; %d of %d windows to do", len(found), via, len(todo), len(wins))
+                problems = found.problems
+                by_window = bf.assign(found.candidates, wins)
+                todo = bf.runnable_windows(bf.open_windows(engine, source_id, via, wins), by_window, found)
+                logger.info("%d URLs found via %s; %d of %d windows to do", len(found.candidates), via, len(todo),
+                            len(wins))
+                for problem in problems:
+                    logger.warning("discovery: %s", problem)
                 futures = [window_task.submit(ctx, src, source_id, via, w, by_window.get(w, [])) for w in todo]
                 reports = [f.result() for f in futures]
             else:
                 logger.info("backfill of %s via %s already done for this range: nothing to do", source, via)
     except BaseException as exc:
-        archive.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}")
         raise
-    summary = bf.backfill_summary(source, via, start, end, wins, reports) | {"run_id": run_id}
+    summary = bf.backfill_summary(source, via, start, end, wins, reports, problems) | {"run_id": run_id}
+    if summary["nothing_found"]:
+        logger.warning("%s", summary["nothing_found"])
     archive.finish_run(engine, run_id, "completed", summary)
     create_table_artifact(summary["by_window"] or [{"window": "-", "urls": 0}], key="backfill-summary",
                           description=f"ingest backfill run {run_id}: {source} via {via}, per window")

@@ -20,6 +20,7 @@ from ingest.reprocess import reprocess as reprocess_archive
 from ingest.runtime import shared_extractor
 from ingest.store import archive
 from ingest.store.db import open_archive
+from ingest.store.runs import run_status
 
 
 @task(name="reprocess-source", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
@@ -48,7 +49,7 @@ def reprocess(config_path: str = "config/feeds.yaml", sources: list[str] | None 
         for name in names:  # sequential: each source's task already uses every core for extraction
             rows.append({"source": name, **reprocess_task(engine, config, name, start, end, run_id)})
     except BaseException as exc:
-        archive.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}")
         raise
     summary = {"run_id": run_id, "sources": rows}
     archive.finish_run(engine, run_id, "completed", summary)

@@ -86,3 +86,14 @@ def demo_site_running() -> Iterator[object]:
     site.start()
     yield site
     site.stop()
+
+
+@pytest.fixture(scope="session")
+def extractor() -> Iterator[object]:
+    """One extractor pool (two worker processes) for the tests that poll many times: starting one per
+    poll costs seconds."""
+    from ingest.config import ExtractSettings
+    from ingest.extract import ExtractorPool
+
+    with ExtractorPool(ExtractSettings(workers=2)) as pool:
+        yield pool

@@ -400,7 +400,8 @@ def test_feeds_and_disabled_robots_skip_robots_txt(site: FaultSite, make_fetcher
 
 @pytest.mark.parametrize(("robots", "page_kind"), [
     ((404, ""), None), ((410, ""), None), ((403, ""), None),  # unavailable: allowed
-    ((500, ""), ErrorKind.ROBOTS), ((503, ""), ErrorKind.ROBOTS), ((429, ""), ErrorKind.ROBOTS),  # unreachable
+    # unreachable (RFC 9309 2.3.1.4): disallowed for now, with a retryable kind, so the page is tried again
+    ((500, ""), ErrorKind.HTTP_5XX), ((503, ""), ErrorKind.HTTP_5XX), ((429, ""), ErrorKind.RATE_LIMITED),
 ])
 def test_robots_status_policy(site: FaultSite, make_fetcher: Callable[..., Fetcher],
                               robots: tuple[int, str], page_kind: ErrorKind | None) -> None:

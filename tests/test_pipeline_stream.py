@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from test_store import entry, extraction, fetched
@@ -28,7 +29,7 @@ class GatedFetcher:
         self.started = started
         self.waited_in_vain: list[str] = []
 
-    def fetch_page(self, url: str) -> FetchResult:
+    def fetch_page(self, url: str, **validators: str | None) -> FetchResult:
         n = int(url.rsplit("/", 1)[1])
         if n >= EXTRACT_CHUNK and not self.started.wait(WAIT_S):
             self.waited_in_vain.append(url)
@@ -74,7 +75,7 @@ def test_extraction_starts_while_pages_are_still_being_fetched(sqlite_url: str) 
         with write_session(engine) as s:
             archive.upsert_entries(s, source_id=sid, feed_url="https://example.org/feed", feed_fetch_id=None,
                                    entries=[entry(str(i), link) for i, link in enumerate(links)], run_id=None,
-                                   now=archive.utcnow())
+                                   now=datetime.now(UTC))
         with read_session(engine) as s:
             ids = dict(s.execute(select(Entry.entry_key, Entry.id)).all())
         items = [WorkItem((ids[str(i)],), link, link) for i, link in enumerate(links)]

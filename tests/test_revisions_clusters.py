@@ -91,11 +91,13 @@ def test_recheck_schedule_and_due_query(db) -> None:
 
 def test_schedule_is_pure() -> None:
     t = decide.REVISION_CHECKS
-    assert t == (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3))
+    assert t == (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3), timedelta(days=7),
+                 timedelta(days=30))
     from datetime import UTC, datetime
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    assert [decide.next_revision_check(t0, n) for n in range(5)] == [
-        t0 + timedelta(hours=1), t0 + timedelta(hours=6), t0 + timedelta(days=1), t0 + timedelta(days=3), None]
+    assert [decide.next_revision_check(t0, n) for n in range(7)] == [
+        t0 + timedelta(hours=1), t0 + timedelta(hours=6), t0 + timedelta(days=1), t0 + timedelta(days=3),
+        t0 + timedelta(days=7), t0 + timedelta(days=30), None]
 
 
 def test_near_duplicates_join_one_story_and_title_reposts(db) -> None:

@@ -4,7 +4,7 @@ CLI shows the history with a diff, exports every version, retags and reprocesses
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from ingest.cli import main
+from ingest.clock import ManualClock
 from ingest.config import parse_config
 from ingest.demo.server import NewsSite, Route
 from ingest.pipeline import PollContext, poll_source
@@ -37,9 +38,9 @@ def page(title: str, paras: list[str]) -> bytes:
             f"<article><h1>{title}</h1>{body}</article></body></html>").encode()
 
 
-def feed(base: str, updated: str) -> bytes:
+def feed(base: str, updated: str, title: str = "Envoy") -> bytes:
     return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><link>{base}/</link>"
-            f"<description>d</description><item><title>Envoy</title><link>{base}/news/envoy.html</link>"
+            f"<description>d</description><item><title>{title}</title><link>{base}/news/envoy.html</link>"
             f"<guid>envoy</guid><pubDate>Thu, 20 Feb 2025 08:00:00 GMT</pubDate>"
             f"<atom:updated xmlns:atom='http://www.w3.org/2005/Atom'>{updated}</atom:updated>"
             f"</item></channel></rss>").encode()
@@ -47,10 +48,11 @@ def feed(base: str, updated: str) -> bytes:
 
 @pytest.fixture
 def site() -> Any:
-    state = {"page": page("Envoy: POWs are no bargaining chip", PARAS), "updated": "2025-02-20T08:00:00Z"}
+    state = {"page": page("Envoy: POWs are no bargaining chip", PARAS), "updated": "2025-02-20T08:00:00Z",
+             "title": "Envoy"}
     html = (("Content-Type", "text/html; charset=utf-8"),)
     s = NewsSite({"/feed.xml": Route(200, (("Content-Type", "application/rss+xml"),),
-                                     lambda base: feed(base, state["updated"])),
+                                     lambda base: feed(base, state["updated"], state["title"])),
                   "/news/envoy.html": Route(200, html, lambda base: state["page"]),
                   "/robots.txt": Route(200, (("Content-Type", "text/plain"),), b"User-agent: *\nAllow: /\n")})
     s.start()
@@ -59,9 +61,9 @@ def site() -> Any:
     s.stop()
 
 
-def poll(config: Any, url: str) -> dict[str, int]:
+def poll(config: Any, url: str, clock: Any = None) -> dict[str, int]:
     engine = open_archive(url)
-    with PollContext(config, engine, run_id=None) as ctx:
+    with PollContext(config, engine, run_id=None, **({"clock": clock} if clock else {})) as ctx:
         report = poll_source(ctx, config.sources[0])
     engine.dispose()
     return dict(report.counts)
@@ -76,23 +78,38 @@ def test_edits_become_versions_with_history(site: Any, tmp_path: Path, monkeypat
     url = f"sqlite:///{tmp_path / 'a.db'}"
     config = parse_config({"fetch": {"allow_private_networks": True, "per_host_delay_s": 0},
                            "sources": [{"name": "site", "feed": site.url("/feed.xml")}]})
-    assert poll(config, url)["new"] == 1
-    # the feed lists it again with a newer updated date, the text is unchanged: no version
+    clock = ManualClock(datetime.now(UTC))
+    assert poll(config, url, clock)["new"] == 1
+    engine = open_archive(url)
+    # the feed bumps the item's updated date only (feeds do on every build): no page fetch
+    clock.advance(timedelta(minutes=10))
     site.state["updated"] = "2025-02-20T09:00:00Z"
-    counts = poll(config, url)
+    n_fetches = _count_page_fetches(engine)
+    assert poll(config, url, clock).get("unchanged", 0) == 0
+    assert _count_page_fetches(engine) == n_fetches
+    # the feed changes the item's title: a re-check; the text is unchanged: no version
+    clock.advance(timedelta(minutes=10))
+    site.state["title"] = "Envoy: POWs"
+    counts = poll(config, url, clock)
     assert counts.get("unchanged", 0) >= 1 and counts.get("updated", 0) == 0
-    # edited: headline changed, a paragraph added, a typo fixed -> version 2
+    assert _count_page_fetches(engine) == n_fetches + 1
+    # edited: headline changed, a paragraph added, a typo fixed; the feed's title changes again, but
+    # within an hour of the last re-check: no fetch yet; the scheduled check (1 h after first seen) -> version 2
     site.state["page"] = page("Envoy: captured soldiers are no bargaining chip",
                               [PARAS[0], PARAS[1].replace("continue", "are continuing"), PARAS[2],
                                "Seoul's foreign ministry declined to comment on the talks."])
-    site.state["updated"] = "2025-02-20T10:00:00Z"
-    assert poll(config, url).get("updated") == 1
+    site.state["updated"], site.state["title"] = "2025-02-20T10:00:00Z", "Envoy: captured soldiers"
+    clock.advance(timedelta(minutes=10))
+    assert poll(config, url, clock).get("updated", 0) == 0
+    assert _count_page_fetches(engine) == n_fetches + 1
+    clock.advance(timedelta(minutes=35))
+    assert poll(config, url, clock).get("updated") == 1
     # the schedule: a re-check due now fetches the page again even though the feed did not change
-    engine = open_archive(url)
     with write_session(engine) as s:
         s.execute(update(ArticleState).values(next_check_at=datetime(2020, 1, 1, tzinfo=UTC)))
     n_fetches = _count_page_fetches(engine)
-    assert poll(config, url).get("updated", 0) == 0
+    n_fetches = _count_page_fetches(engine)
+    assert poll(config, url, clock).get("updated", 0) == 0
     assert _count_page_fetches(engine) == n_fetches + 1
     with read_session(engine) as s:
         assert s.execute(select(ArticleVersion.version)).scalars().all() == [1, 2]

@@ -203,10 +203,10 @@ def test_failures_are_recorded_on_the_entry_with_retry_time(db) -> None:
 def test_entries_are_unique_per_source_and_key(db) -> None:
     sid, _ = setup_source(db, entries=[entry("g1", "https://example.org/a")])
     with write_session(db) as s:
-        new, unusable = archive.upsert_entries(s, source_id=sid, feed_url="f", feed_fetch_id=None,
-                                               entries=[entry("g1", "https://example.org/a"), entry("g2", None)],
-                                               run_id=None, now=T0)
-    assert (new, unusable) == (1, 1)
+        written = archive.upsert_entries(s, source_id=sid, feed_url="f", feed_fetch_id=None,
+                                         entries=[entry("g1", "https://example.org/a"), entry("g2", None)],
+                                         run_id=None, now=T0)
+    assert (written.new, written.unusable, written.rejected) == (1, 1, ())
     assert count(db, Entry) == 2
 
 
@@ -291,7 +291,7 @@ def test_queries(db) -> None:
             "authors": ["A. Writer"], "published_at": "2025-02-01T00:00:00Z", "language": "en", "text": TEXT,
             "tags": [], "content_sha256": rec["content_sha256"], "fetched_at": rec["fetched_at"],
             "extractor": "trafilatura", "extractor_version": "2.3.1", "first_seen_at": rec["first_seen_at"],
-            "sitename": "Site", "version": 1}
+            "sitename": "Site", "version": 1, "gone_since": None, "gone_status": None, "events": []}
         st = stats(s)
         assert (st["articles"], st["entries"], st["entries_by_status"]) == (1, 1, {"archived": 1})
         assert sources_status(s)[0]["articles"] == 1

@@ -12,7 +12,7 @@ one a no-op (nothing is even discovered again).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,15 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, select, update
 
 from ingest import decide, feedwalk, sitemaps
+from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
-from ingest.errors import FeedParseError, UsageError
+from ingest.errors import ErrorKind, FeedParseError, UsageError
 from ingest.feeds import FeedEntry, parse_feed
 from ingest.fetch import Fetcher, FetchResult
 from ingest.pipeline import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
 from ingest.store import archive
 from ingest.store.db import insert_ignore, read_session, write_session
-from ingest.store.models import BackfillCheckpoint, Entry, utcnow
+from ingest.store.models import BackfillCheckpoint, Entry
 from ingest.store.retry import retry_lost_races
 from ingest.urls import canonicalize
 
@@ -54,6 +55,19 @@ class Candidate:
 
 
 @dataclass
+class Discovery:
+    """What discovery found, and why it found nothing when it found nothing (never a silent zero)."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line each: what failed, where
+    failed: bool = False  # a fetch or parse failed: a window left empty may not really be empty
+
+    def fail(self, problem: str) -> None:
+        self.problems.append(problem)
+        self.failed = True
+
+
+@dataclass
 class WindowReport:
     window: str
     status: str  # done | already done
@@ -71,7 +85,8 @@ def parse_via(via: str) -> tuple[str, str | None]:
 
 def windows(since: datetime, until: datetime, days: int) -> list[Window]:
     """[since, until) cut into windows of ``days`` days (the last one shorter), then the window of the
-    whole range, which holds the URLs that came without a date (all of a urls:FILE)."""
+    whole range, which holds the URLs that came without a date (all of a urls:FILE). A range of one
+    window is that window alone: it holds both."""
     if since >= until:
         raise UsageError("--since must be before --until")
     if days < 1:
@@ -86,8 +101,10 @@ def windows(since: datetime, until: datetime, days: int) -> list[Window]:
 
 
 def assign(candidates: Sequence[Candidate], wins: Sequence[Window]) -> dict[Window, list[Candidate]]:
-    """Dated URLs into their window; undated ones into the window spanning the whole range."""
+    """Dated URLs into their window; undated ones into the window spanning the whole range (which is
+    also the only dated window when the range is shorter than one window)."""
     whole = Window(min(w.start for w in wins), max(w.end for w in wins))
+    dated = [w for w in wins if w != whole] or [whole]
     out: dict[Window, list[Candidate]] = {w: [] for w in wins}
     seen: set[str] = set()
     for c in candidates:
@@ -97,8 +114,8 @@ def assign(candidates: Sequence[Candidate], wins: Sequence[Window]) -> dict[Wind
         if c.date is None:
             out.setdefault(whole, []).append(c)
             continue
-        for w in wins:
-            if w != whole and w.start <= c.date < w.end:
+        for w in dated:
+            if w.start <= c.date < w.end:
                 out[w].append(c)
                 break
     return out
@@ -106,17 +123,31 @@ def assign(candidates: Sequence[Candidate], wins: Sequence[Window]) -> dict[Wind
 
 # --- discovery (network) --------------------------------------------------------------------------
 
-def _record(ctx: PollContext, source_id: int, result: FetchResult, kind: str) -> None:
+def _record(ctx: PollContext, source_id: int, result: FetchResult, kind: str,
+            parse_error: str | None = None) -> None:
+    """The fetch as a row; ``parse_error``: its body was fetched but unusable (recorded on the row)."""
+    if parse_error is not None and result.records:
+        last = replace(result.records[-1], error_kind=ErrorKind.PARSE_ERROR, error_detail=parse_error)
+        result = replace(result, records=(*result.records[:-1], last))
     with write_session(ctx.engine) as s:
-        archive.record_fetch(s, result, kind=kind, run_id=ctx.run_id, source_id=source_id, keep_body=False)
+        archive.record_fetch(s, result, kind=kind, run_id=ctx.run_id, source_id=source_id, keep_body=False,
+                             now=ctx.now())
+
+
+def _failed(result: FetchResult) -> str:
+    err = result.error
+    return f"{err.kind.value} ({err.detail})" if err else "failed"
 
 
 def discover(ctx: PollContext, source: SourceConfig, source_id: int, via: str, since: datetime,
-             until: datetime) -> list[Candidate]:
+             until: datetime) -> Discovery:
     kind, path = parse_via(via)
     if kind == "urls":
         assert path is not None
-        return read_url_file(path)
+        found = Discovery(read_url_file(path))
+        if not found.candidates:
+            found.problems.append(f"{path} lists no URL")
+        return found
     if kind == "sitemap":
         return _discover_sitemaps(ctx, ctx.fetcher, source, source_id, since, until)
     return _walk_feed(ctx, ctx.fetcher, source, source_id, since, until)
@@ -132,46 +163,66 @@ def read_url_file(path: str) -> list[Candidate]:
 
 
 def _discover_sitemaps(ctx: PollContext, fetcher: Fetcher, source: SourceConfig, source_id: int,
-                       since: datetime, until: datetime) -> list[Candidate]:
+                       since: datetime, until: datetime) -> Discovery:
     parts = urlsplit(source.feed)
     root = f"{parts.scheme}://{parts.netloc}"
     robots = fetcher.fetch(f"{root}/robots.txt", kind="robots")
     _record(ctx, source_id, robots, "robots")
     listed = sitemaps.robots_sitemaps(robots.body.decode("utf-8", "replace")) if robots.ok else []
-    queue, seen, out = list(listed or [f"{root}/sitemap.xml"]), set(), []
+    found = Discovery()
+    if not listed:
+        found.problems.append(f"{root}/robots.txt " + ("lists no Sitemap:" if robots.ok else _failed(robots))
+                              + f", so {root}/sitemap.xml was tried")
+    queue, seen, listed_urls = list(listed or [f"{root}/sitemap.xml"]), set(), 0
     while queue and len(seen) < MAX_SITEMAPS:
         url = queue.pop(0)
         if url in seen:
             continue
         seen.add(url)
         result = fetcher.fetch(url, kind="feed")
-        _record(ctx, source_id, result, "sitemap")
         if not result.ok:
+            _record(ctx, source_id, result, "sitemap")
+            found.fail(f"sitemap {url}: {_failed(result)}")
             continue
         try:
             doc = sitemaps.parse_sitemap(result.body, ctx.config.fetch.max_bytes)
-        except sitemaps.SitemapError:
+        except sitemaps.SitemapError as exc:
+            _record(ctx, source_id, result, "sitemap", parse_error=str(exc))
+            found.fail(f"sitemap {url}: parse_error ({exc})")
             continue
+        _record(ctx, source_id, result, "sitemap")
         # a child sitemap last modified before the range cannot list anything in it
         queue += [c.loc for c in doc.children if c.date is None or c.date >= since]
-        out += [Candidate(u.loc, u.date, url) for u in doc.urls if sitemaps.in_range(u.date, since, until)]
-    return out
+        listed_urls += len(doc.urls)
+        found.candidates += [Candidate(u.loc, u.date, url) for u in doc.urls if sitemaps.in_range(u.date, since, until)]
+    if queue:
+        found.problems.append(f"stopped after {MAX_SITEMAPS} sitemaps ({len(queue)} more listed)")
+    if not found.candidates and listed_urls:
+        found.problems.append(f"the sitemaps list {listed_urls} URLs, none dated within the range")
+    return found
 
 
 def _walk_feed(ctx: PollContext, fetcher: Fetcher, source: SourceConfig, source_id: int,
-               since: datetime, until: datetime) -> list[Candidate]:
+               since: datetime, until: datetime) -> Discovery:
     url: str | None = source.feed
-    page, seen_pages, seen_links, out = 1, set(), set(), []
+    page, seen_pages, seen_links = 1, set(), set()
+    found = Discovery()
+    out = found.candidates
     while url and len(seen_pages) < MAX_FEED_PAGES and url not in seen_pages:
         seen_pages.add(url)
         result = fetcher.fetch_feed(url)
-        _record(ctx, source_id, result, "feed")
         if not result.ok:
-            break  # e.g. the 404 after a WordPress feed's last page
+            _record(ctx, source_id, result, "feed")
+            if len(seen_pages) == 1:  # later pages end with a 404 (a WordPress feed's last page)
+                found.fail(f"feed {url}: {_failed(result)}")
+            break
         try:
             parsed = parse_feed(result.body, result.headers, result.final_url or url)
-        except FeedParseError:
+        except FeedParseError as exc:
+            _record(ctx, source_id, result, "feed", parse_error=exc.detail)
+            found.fail(f"feed {url}: parse_error ({exc.detail})")
             break
+        _record(ctx, source_id, result, "feed")
         fresh = [e for e in parsed.entries if e.link and e.link not in seen_links]
         if not fresh:
             break  # an empty page, or a server that ignores ?paged and repeats itself
@@ -187,14 +238,18 @@ def _walk_feed(ctx: PollContext, fetcher: Fetcher, source: SourceConfig, source_
             page += 1
             older = feedwalk.paged_url(source.feed, page)
         url = older
-    return out
+    if not out and seen_links:
+        found.problems.append(f"the feed's {len(seen_links)} items (over {len(seen_pages)} pages) are all "
+                              "outside the range")
+    return found
 
 
 # --- checkpoints and windows (store) --------------------------------------------------------------
 
-def open_windows(engine: Engine, source_id: int, via: str, wins: Sequence[Window]) -> list[Window]:
+def open_windows(engine: Engine, source_id: int, via: str, wins: Sequence[Window], *,
+                 now: datetime | None = None) -> list[Window]:
     """Create the checkpoints (idempotently) and return the windows not yet done."""
-    now = utcnow()
+    now = now or SYSTEM_CLOCK.now()
     with write_session(engine) as s:
         for w in wins:
             s.execute(insert_ignore(engine, BackfillCheckpoint).values(
@@ -209,18 +264,18 @@ def open_windows(engine: Engine, source_id: int, via: str, wins: Sequence[Window
 
 
 def _finish_window(engine: Engine, source_id: int, via: str, w: Window, urls: int, counts: dict[str, int],
-                   run_id: int | None) -> None:
+                   run_id: int | None, now: datetime) -> None:
     with write_session(engine) as s:
         s.execute(update(BackfillCheckpoint).where(
             BackfillCheckpoint.source_id == source_id, BackfillCheckpoint.via == via,
             BackfillCheckpoint.window_start == w.start, BackfillCheckpoint.window_end == w.end,
-        ).values(status="done", urls=urls, summary=counts, run_id=run_id, updated_at=utcnow()))
+        ).values(status="done", urls=urls, summary=counts, run_id=run_id, updated_at=now))
 
 
 def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str, w: Window,
                candidates: Sequence[Candidate]) -> WindowReport:
     """Store the window's URLs as entries, then fetch/extract/store the ones not archived yet."""
-    now = utcnow()
+    now = ctx.now()
     entries, keys = [], []
     for c in candidates:
         try:
@@ -243,7 +298,7 @@ def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str,
         report.add(process_batch(ctx, source_id, batch))
     counts = {k: report.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")}
     counts["unchanged"] += sighted  # already archived (by a poll or another source): a sighting
-    _finish_window(ctx.engine, source_id, via, w, len(keys), counts, ctx.run_id)
+    _finish_window(ctx.engine, source_id, via, w, len(keys), counts, ctx.run_id, ctx.now())
     return WindowReport(w.label(), "done", len(keys), counts)
 
 
@@ -277,10 +332,13 @@ def run_backfill(ctx: PollContext, source: SourceConfig, via: str, since: dateti
     """The whole backfill of one source, sequentially (the flow maps windows onto tasks)."""
     source_id = ctx.source_id(source)
     wins = windows(since, until, window_days)
-    todo = open_windows(ctx.engine, source_id, via, wins)
+    todo = open_windows(ctx.engine, source_id, via, wins, now=ctx.now())
     reports: list[WindowReport] = []
+    found = Discovery()
     if todo:
-        by_window = assign(discover(ctx, source, source_id, via, since, until), wins)
+        found = discover(ctx, source, source_id, via, since, until)
+        by_window = assign(found.candidates, wins)
+        todo = runnable_windows(todo, by_window, found)
         if on_plan:
             on_plan(len(todo))
         for w in todo:
@@ -289,18 +347,34 @@ def run_backfill(ctx: PollContext, source: SourceConfig, via: str, since: dateti
                 on_window(reports[-1])
     elif on_plan:
         on_plan(0)
-    return backfill_summary(source.name, via, since, until, wins, reports)
+    return backfill_summary(source.name, via, since, until, wins, reports, found.problems)
+
+
+def runnable_windows(todo: Sequence[Window], by_window: dict[Window, list[Candidate]],
+                     found: Discovery) -> list[Window]:
+    """The windows to run (and then mark done). When discovery failed somewhere, a window it found
+    nothing for is left open: marking it done would make a re-run, once the site is fixed, skip it."""
+    return [w for w in todo if by_window.get(w) or not found.failed]
 
 
 def backfill_summary(source: str, via: str, since: datetime, until: datetime, wins: Sequence[Window],
-                     reports: Sequence[WindowReport]) -> dict[str, Any]:
+                     reports: Sequence[WindowReport], problems: Sequence[str] = ()) -> dict[str, Any]:
     totals: dict[str, int] = {}
     for r in reports:
         for k, v in r.counts.items():
             totals[k] = totals.get(k, 0) + v
+    urls = sum(r.urls for r in reports)
     return {"source": source, "via": via, "since": since.isoformat(), "until": until.isoformat(),
-            "windows": len(wins), "windows_run": len(reports), "urls": sum(r.urls for r in reports),
-            "totals": totals, "by_window": [{"window": r.window, "urls": r.urls, **r.counts} for r in reports]}
+            "windows": len(wins), "windows_run": len(reports), "urls": urls,
+            "totals": totals, "by_window": [{"window": r.window, "urls": r.urls, **r.counts} for r in reports],
+            "problems": list(problems), "nothing_found": nothing_found(urls, problems)}
+
+
+def nothing_found(urls: int, problems: Sequence[str]) -> str | None:
+    """One line saying why a backfill found no URL (None when it found some)."""
+    if urls:
+        return None
+    return "no URLs found: " + ("; ".join(problems) if problems else "the source listed none in the range")
 
 
 def parse_day(value: str | datetime) -> datetime:
@@ -319,7 +393,7 @@ def parse_range(since: str | datetime, until: str | datetime | None) -> tuple[da
     start = parse_day(since)
     # No --until: the end of today (UTC), so that re-running the same command today finds the same
     # windows (and their checkpoints) instead of a new, slightly later range.
-    end = parse_day(until) if until else datetime.combine(utcnow().date() + timedelta(days=1), time(), UTC)
+    end = parse_day(until) if until else datetime.combine(SYSTEM_CLOCK.now().date() + timedelta(days=1), time(), UTC)
     if start >= end:
         raise UsageError("--since must be before --until")
     return start, end

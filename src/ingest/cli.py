@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from ingest import __version__  # noqa: E402
 from ingest.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_database_url  # noqa: E402
-from ingest.errors import ConfigError, DatabaseError, IngestError, UsageError  # noqa: E402
+from ingest.errors import ConfigError, DatabaseError, IngestError, Interrupted, UsageError  # noqa: E402
 from ingest.report import format_table, summary_rows  # noqa: E402
 
 
@@ -229,7 +230,7 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
         print_provenance(data, with_text=with_text)
         print_cluster(data["cluster"], article_id)
         if history:
-            print_history(data["history"])
+            print_history(data["history"], data["events"])
 
 
 @main.command()
@@ -295,11 +296,24 @@ def sources(db: str | None, config_path: str | None, as_json: bool) -> None:
         for row in rows:
             _json_line(row)
         return
+    if not rows:
+        click.echo("no sources polled yet")
+        return
+    # Failing sources first, marked, with what failed: an operator sees them at a glance.
+    rows.sort(key=lambda r: (not r["failing"], r["source"]))
     click.echo(format_table([{
-        "source": r["source"], "state": r["state"], "last poll": (r["last_polled_at"] or "-")[:19],
-        "status": r["last_status"] or "-", "error": r["error_kind"] or "-", "errors": r["error_count"],
+        "": "✗" if r["failing"] else "", "source": r["source"], "state": r["state"],
+        "last poll": (r["last_polled_at"] or "-")[:19], "status": r["last_status"] or "-",
+        "error": _clip(f"{r['error_kind']}: {r['error_detail'] or ''}" if r["error_kind"] else "-", 60),
         "articles": r["articles"], "items/day": r["items_per_day"], "failed items": r["failed_items"],
-        "next poll": (r["next_poll_at"] or "-")[:19]} for r in rows]) if rows else "no sources polled yet")
+        "next poll": (r["next_poll_at"] or "-")[:19]} for r in rows]))
+    failing = [r for r in rows if r["failing"]]
+    warned = [r for r in rows if r["feed_warning"] and not r["failing"]]
+    if failing:
+        click.echo(f"\n{len(failing)} of {len(rows)} sources failing: " +
+                   ", ".join(f"{r['source']} ({r['error_kind'] or 'error'})" for r in failing))
+    for r in warned:
+        click.echo(f"warning: {r['source']}: {_clip(r['feed_warning'], 200)}")
 
 
 @main.command()
@@ -389,8 +403,30 @@ def demo(db: str | None, port: int | None, serve: bool) -> None:
         site.stop()
 
 
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (systemd, Kubernetes, `kill`) stops the command the way Ctrl-C does: as an exception in
+    the main thread, so runs end ``interrupted`` with their committed work kept, and exit handlers stop
+    what the command started (extractor processes, Prefect's local API server). The default action
+    would end the process on the spot and orphan them. Returns the handler it replaced."""
+    def handler(signum: int, frame: object) -> None:
+        from ingest.shutdown import request_stop
+
+        request_stop()  # runs on other threads (a Prefect flow's, sources') stop too
+        raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def entry() -> None:
     """Console entry point: one-line errors and the documented exit codes."""
+    previous = _stop_on_sigterm()
+    try:
+        _main()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main() -> None:
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -406,6 +442,8 @@ def entry() -> None:
         _fail(str(exc), 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Interrupted as exc:
+        _fail(f"interrupted ({exc})", 128 + signal.SIGTERM)
     except Exception as exc:  # a bug or an unexpected environment: one line, the trace on request
         if os.environ.get("INGEST_DEBUG"):
             raise

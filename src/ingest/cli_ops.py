@@ -75,6 +75,7 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
     from ingest.pipeline import PollContext
     from ingest.store import archive
     from ingest.store.db import open_archive
+    from ingest.store.runs import run_status
 
     start, end = bf.parse_range(since, until)
     bf.parse_via(via)
@@ -112,7 +113,7 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
             summary = bf.run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
                                       on_plan=on_plan) | {"run_id": run_id}
     except BaseException as exc:
-        archive.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         if bar:
@@ -120,12 +121,15 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
     archive.finish_run(engine, run_id, "completed", summary)
     if as_json:
         _json_line(summary)
-    elif not summary["by_window"]:
+    elif not summary["by_window"] and not summary["problems"]:
         click.echo(f"backfill of {source} via {via} already done for {start:%Y-%m-%d}..{end:%Y-%m-%d}: nothing to do")
     else:
-        click.echo(format_table(summary["by_window"]))
+        if summary["by_window"]:
+            click.echo(format_table(summary["by_window"]))
         click.echo(f"run {run_id}: {summary['urls']} URLs; " +
                    ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
+    if summary.get("nothing_found"):
+        click.echo(f"ingest: {source}: {summary['nothing_found']}", err=True)
 
 
 @main.group()
@@ -159,7 +163,7 @@ def deployments_render(config_path: str | None, out: str, check: bool) -> None:
 @main.command()
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--kind", type=click.Choice(["poll", "backfill", "reprocess"]), help="Only runs of this kind.")
-@click.option("--status", type=click.Choice(["running", "completed", "failed", "abandoned"]))
+@click.option("--status", type=click.Choice(["running", "completed", "failed", "interrupted", "abandoned"]))
 @db_option
 @config_option
 @json_option

@@ -25,6 +25,13 @@ ITEM_RETRY_DELAYS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=
 SOURCE_BACKOFF_BASE = timedelta(minutes=5)
 SOURCE_BACKOFF_CAP = timedelta(hours=6)  # a failing source is retried at the cap forever, never disabled
 DEFAULT_POLL_INTERVAL = timedelta(minutes=30)
+# A server's Retry-After is honoured up to this: a hostile or broken one (Retry-After: 10^9) must not
+# silence a source for good, which would be disabling it by another name.
+RETRY_AFTER_CAP = timedelta(hours=24)
+
+
+def _retry_after(retry_after_s: float | None) -> timedelta:
+    return min(timedelta(seconds=retry_after_s or 0), RETRY_AFTER_CAP)
 
 
 def next_item_attempt(kind: str | None, attempts: int, now: datetime,
@@ -33,9 +40,7 @@ def next_item_attempt(kind: str | None, attempts: int, now: datetime,
     if kind is None or kind not in RETRYABLE_KINDS or attempts > len(ITEM_RETRY_DELAYS):
         return None
     delay = ITEM_RETRY_DELAYS[max(attempts, 1) - 1]
-    if retry_after_s:
-        delay = max(delay, timedelta(seconds=retry_after_s))
-    return now + delay
+    return now + max(delay, _retry_after(retry_after_s))
 
 
 def is_due(status: str, next_attempt_at: datetime | None, now: datetime) -> bool:
@@ -51,9 +56,7 @@ def next_poll_after_error(error_count: int, now: datetime, retry_after_s: float 
     rng = rng or random.Random()
     ceiling = min(SOURCE_BACKOFF_CAP, SOURCE_BACKOFF_BASE * (2 ** max(error_count - 1, 0)))
     delay = timedelta(seconds=rng.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
-    if retry_after_s:
-        delay = max(delay, timedelta(seconds=retry_after_s))
-    return now + delay
+    return now + max(delay, _retry_after(retry_after_s))
 
 
 def next_poll_after_success(now: datetime, ttl_s: int | None = None,
@@ -123,9 +126,7 @@ def next_poll_adaptive(now: datetime, interval: timedelta, bounds: PollBounds, *
     beyond the configured maximum, so a bogus hint cannot silence a source. Retry-After always wins."""
     hint = max(ttl_s or 0, update_period_s or 0, max_age_s or 0)
     delay = min(bounds.maximum, max(interval, timedelta(seconds=hint)))
-    if retry_after_s:
-        delay = max(delay, timedelta(seconds=retry_after_s))
-    return now + delay
+    return now + max(delay, _retry_after(retry_after_s))
 
 
 def source_is_due(next_poll_at: datetime | None, now: datetime) -> bool:
@@ -134,12 +135,15 @@ def source_is_due(next_poll_at: datetime | None, now: datetime) -> bool:
 
 
 def source_state(last_polled_at: datetime | None, error_count: int, failing_since: datetime | None,
-                 next_poll_at: datetime | None) -> str:
-    """healthy | backing off (n failed polls, next …) | failing since … (three or more in a row)."""
-    if last_polled_at is None:
+                 next_poll_at: datetime | None, last_status: str | None = None) -> str:
+    """healthy | backing off (n failed polls, next …) | failing since … (three or more in a row).
+    A source whose last poll failed is never healthy, whatever its counters say."""
+    failed = error_count > 0 or last_status == "error"
+    if last_polled_at is None and not failed:
         return "never polled"
-    if error_count == 0:
+    if not failed:
         return "healthy"
+    error_count = max(error_count, 1)
     when = next_poll_at.strftime("%Y-%m-%d %H:%M") if next_poll_at else "-"
     if error_count < 3:
         return f"backing off ({error_count} failed, next {when})"
@@ -147,9 +151,15 @@ def source_state(last_polled_at: datetime | None, error_count: int, failing_sinc
     return f"failing since {since} ({error_count} failed, next {when})"
 
 
-# Re-checks of an archived article for revisions, counted from when it was first seen: news is edited
-# most in its first hours, rarely after a few days.
-REVISION_CHECKS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3))
+# Re-checks of an archived article for revisions and removals, counted from when it was first seen:
+# news is edited most in its first hours, rarely after a few days; removals come later too (a week, a
+# month: legal takedowns, unpublished stories), and are what researchers of deletions need.
+REVISION_CHECKS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3),
+                   timedelta(days=7), timedelta(days=30))
+# A removed page is re-checked this often once the schedule above is over, in case it comes back.
+GONE_RECHECK = timedelta(days=30)
+# A change of the feed's listing (title, summary) re-checks an article at most this often.
+RELIST_MIN_GAP = timedelta(hours=1)
 
 
 def next_revision_check(first_seen_at: datetime, checks_done: int) -> datetime | None:
@@ -157,3 +167,31 @@ def next_revision_check(first_seen_at: datetime, checks_done: int) -> datetime |
     if checks_done >= len(REVISION_CHECKS):
         return None
     return first_seen_at + REVISION_CHECKS[checks_done]
+
+
+# --- conditional GET of feeds -----------------------------------------------------------------------
+
+# Validators (ETag, Last-Modified) are not trusted for ever: a feed answered with 304s is fetched in full
+# at least this often, and a server caught answering 304 (or an unchanged ETag) for a changed body is
+# fetched without them from then on (Media Cloud's lesson: the body hash decides).
+REVALIDATE_AFTER = timedelta(hours=1)
+
+
+def send_validators(*, has_validators: bool, last_body_at: datetime | None, unreliable_since: datetime | None,
+                    now: datetime, revalidate_after: timedelta = REVALIDATE_AFTER) -> bool:
+    """Whether this poll of a feed sends If-None-Match / If-Modified-Since."""
+    if not has_validators or unreliable_since is not None:
+        return False
+    return last_body_at is not None and now - last_body_at < revalidate_after
+
+
+def validators_lied(*, stored_etag: str | None, stored_last_modified: str | None, new_etag: str | None,
+                    new_last_modified: str | None, stored_sha: str | None, new_sha: str | None) -> bool:
+    """A full response whose body changed although it came with the very validator we hold: the
+    server's ETag (or, without one, Last-Modified) does not follow its content, so its 304s cannot be
+    believed either."""
+    if stored_sha is None or new_sha is None or stored_sha == new_sha:
+        return False
+    if stored_etag is not None:
+        return new_etag == stored_etag
+    return stored_last_modified is not None and new_last_modified == stored_last_modified

@@ -47,6 +47,12 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
 
 
+class Interrupted(BaseException):
+    """Raised in the main thread when the process is asked to stop (SIGTERM; the CLI installs the
+    handler). Like KeyboardInterrupt it is not an error of the run: the run ends ``interrupted``, work
+    already committed stays, and the next run picks up what was left pending."""
+
+
 class IngestError(Exception):
     """Root of every error ingest raises on purpose."""
 

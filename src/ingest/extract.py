@@ -104,10 +104,11 @@ def extract_page(page: PageInput, settings: ExtractSettings) -> ExtractResult:
     mime = (page.content_type or "").split(";", 1)[0].strip().lower()
     if mime not in _HTML_TYPES and mime not in _VAGUE_TYPES:
         return ExtractionFailure(ErrorKind.NOT_HTML, f"content type {mime}")
-    binary = _binary_reason(page.body, page.content_type)
+    body = _without_stray_nuls(page.body, page.content_type)
+    binary = _binary_reason(body, page.content_type)
     if binary:
         return ExtractionFailure(ErrorKind.NOT_HTML, binary)
-    html, encoding = decode_html(page.body, page.content_type)
+    html, encoding = decode_html(body, page.content_type)
     if mime not in _HTML_TYPES and not _HTML_SNIFF.search(html[:4096]):
         return ExtractionFailure(ErrorKind.NOT_HTML, f"content type {mime or 'missing'} and no HTML markup")
     wall = detect_bot_wall(html, page.status)
@@ -170,6 +171,34 @@ def _trafilatura(html: str, url: str, options: dict[str, Any]) -> tuple[Any, str
     if doc is None:
         return None, None
     return doc, determine_returnstring(doc, Extractor(output_format="txt", url=url, **params))
+
+
+# A few NUL bytes in a page of markup are a template or CMS glitch, not a binary file: at most this share
+# of the bytes (or STRAY_NULS_MIN, for short pages) is dropped before extraction. The stored raw bytes
+# keep them. Binary files have NULs throughout (images, PDFs' streams), so they stay refused.
+STRAY_NULS_SHARE = 0.01
+_CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f]")  # not tab/LF/VT/FF/CR, nor ESC (ISO-2022)
+STRAY_NULS_MIN = 16
+
+
+def _without_stray_nuls(body: bytes, content_type: str | None) -> bytes:
+    if b"\x00" not in body:
+        return body
+    head = body[:8192]
+    if head.startswith(_UNICODE_BOMS) or (charset_from_content_type(content_type) or "").startswith(
+            ("utf-16", "utf-32")):
+        return body  # NULs are text in UTF-16/32
+    nuls = body.count(b"\x00")
+    if nuls > max(STRAY_NULS_MIN, len(body) * STRAY_NULS_SHARE):
+        return body
+    stripped = body.replace(b"\x00", b"")
+    if any(stripped[:8192].startswith(m) for m in _BINARY_MAGIC if m != b"\x00\x00\x00"):
+        return body
+    if _CONTROL_BYTES.search(stripped, 0, 8192):  # other control bytes too: binary after all
+        return body
+    if not _HTML_SNIFF.search(stripped[:8192].decode("latin-1")):
+        return body
+    return stripped
 
 
 def _binary_reason(body: bytes, content_type: str | None) -> str | None:

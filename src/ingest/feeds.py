@@ -5,6 +5,12 @@ URL as something to fetch and a path as a file to read. The feed's own URL goes 
 Content-Location header, which is what feedparser resolves relative links against (after xml:base).
 Entity declarations are not expanded: feedparser strips every DOCTYPE entity that is not a plain
 literal, so billion-laughs and external-entity feeds fall back to its loose parser unexpanded.
+
+One bad value never loses the feed: values no database takes (NUL, lone surrogates) are cleaned
+(ingest/sanitize.py), unusable dates are dropped, JSON nested deeper than :data:`MAX_JSON_DEPTH` is cut
+off, an entry whose conversion fails for any reason is dropped, and an entry with nothing to know it by
+(no id, link, title or summary) is dropped. Each is counted in :attr:`ParsedFeed.warning` and
+:attr:`ParsedFeed.dropped`; every other entry comes through.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import html
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from time import struct_time
@@ -25,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from ingest.errors import FeedParseError
+from ingest.sanitize import clean_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +56,69 @@ class ParsedFeed:
     language: str | None
     version: str | None  # feedparser's ("rss20", "atom10", …) or "json10" / "json11"
     entries: tuple[FeedEntry, ...]  # one per key, the first seen
-    warning: str | None  # why the feed was malformed, when it still gave entries
+    warning: str | None  # why the feed was malformed, and what was cleaned or dropped, when it still gave entries
     ttl_s: int | None  # RSS <ttl>
     update_period_s: int | None  # sy:updatePeriod / sy:updateFrequency
+    dropped: int = 0  # entries dropped (nothing to identify them by, or unusable)
+
+
+MAX_JSON_DEPTH = 64  # arrays/objects nested deeper than this (no JSON Feed needs 5) become null
+
+
+@dataclass
+class _Notes:
+    """What parsing cleaned or dropped, for the feed's warning: never silent, never fatal."""
+
+    cleaned: Counter[str] = field(default_factory=Counter)  # problem -> values cleaned
+    dropped: Counter[str] = field(default_factory=Counter)  # reason -> entries dropped
+    other: list[str] = field(default_factory=list)
+
+    def text(self, value: str | None) -> str | None:
+        if not value:
+            return value
+        fixed, found = clean_text(value)
+        for problem in found:
+            self.cleaned[problem] += 1
+        return fixed.strip() or None
+
+    def entry(self, e: FeedEntry) -> FeedEntry:
+        changes: dict[str, Any] = {}
+        for name in ("key", "guid", "link", "link_error", "title", "summary"):
+            value = getattr(e, name)
+            if value and (fixed := self.text(value)) != value:
+                changes[name] = fixed
+        for name in ("authors", "categories"):
+            values = getattr(e, name)
+            fixed_values = tuple(v for v in (self.text(v) for v in values) if v)
+            if fixed_values != values:
+                changes[name] = fixed_values
+        if "key" in changes and not changes["key"]:
+            self.dropped["no usable identity"] += 1
+            return None  # type: ignore[return-value]
+        return replace(e, **changes) if changes else e
+
+    def guarded(self, make: Callable[[], FeedEntry | None]) -> FeedEntry | None:
+        """One entry, or None (and a note) when its conversion fails: the others still come through."""
+        try:
+            entry = make()
+        except Exception as exc:  # noqa: BLE001 - any failure of one entry is that entry's, recorded
+            self.dropped[f"unreadable ({type(exc).__name__})"] += 1
+            return None
+        if entry is None:
+            self.dropped["no id, link, title or summary"] += 1
+            return None
+        return self.entry(entry)
+
+    def warning(self, *first: str | None) -> str | None:
+        parts = [p for p in first if p]
+        parts += self.other
+        if self.cleaned:
+            parts.append("cleaned " + ", ".join(f"{n} value{'s' * (n > 1)} with {what}"
+                                                for what, n in sorted(self.cleaned.items())))
+        if self.dropped:
+            parts.append("dropped " + ", ".join(f"{n} entr{'ies' if n > 1 else 'y'}: {why}"
+                                                for why, n in sorted(self.dropped.items())))
+        return "; ".join(parts) or None
 
 
 _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/(\d+)(?:\.(\d+))?/?$")
@@ -70,11 +138,15 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
     if not body.strip():
         raise FeedParseError(url, "empty body")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    notes = _Notes()
     if stripped.startswith((b"{", b"[")):
-        return _parse_json_feed(body, url)
+        return _parse_json_feed(body, url, notes)
 
     body, response_headers = _for_feedparser(body, headers, url)
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=response_headers)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=response_headers)
+    except RecursionError:
+        raise FeedParseError(url, "markup nested too deeply to parse") from None
     bozo = str(parsed.get("bozo_exception") or "malformed feed") if parsed.get("bozo") else None
     version = parsed.get("version") or None
     if not parsed.entries:
@@ -85,16 +157,17 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
             raise FeedParseError(url, f"malformed feed with no entries: {bozo}")
 
     feed = parsed.feed
-    entries = _unique_by_key(_entry(e, url) for e in parsed.entries)
+    entries = _unique_by_key(notes.guarded(lambda e=e: _entry(e, url, notes)) for e in parsed.entries)
     return ParsedFeed(
-        title=_text(feed.get("title"), _detail_type(feed.get("title_detail"))),
-        link=_absolute(feed.get("link"), url)[0],
-        language=_clean(feed.get("language")),
+        title=notes.text(_text(feed.get("title"), _detail_type(feed.get("title_detail")))),
+        link=notes.text(_absolute(feed.get("link"), url)[0]),
+        language=notes.text(_clean(feed.get("language"))),
         version=version,
         entries=entries,
-        warning=bozo,
+        warning=notes.warning(bozo),
         ttl_s=_ttl_seconds(feed.get("ttl")),
         update_period_s=_update_period_seconds(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
+        dropped=sum(notes.dropped.values()),
     )
 
 
@@ -126,7 +199,7 @@ def _for_feedparser(body: bytes, headers: Mapping[str, str], url: str) -> tuple[
     return body, out
 
 
-def _entry(e: Mapping[str, Any], base: str) -> FeedEntry | None:
+def _entry(e: Mapping[str, Any], base: str, notes: _Notes) -> FeedEntry | None:
     title = _text(e.get("title"), _detail_type(e.get("title_detail")))
     authors = _unique(a.get("name") or a.get("email") for a in e.get("authors") or () if isinstance(a, Mapping))
     if not authors and e.get("author"):
@@ -138,8 +211,8 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry | None:
         title=title,
         summary=_clean(e.get("summary")),
         authors=authors,
-        published=_from_struct(dict.get(e, "published_parsed")),  # dict.get: no updated->published alias
-        updated=_from_struct(dict.get(e, "updated_parsed")),
+        published=_from_struct(dict.get(e, "published_parsed"), notes),  # dict.get: no updated->published alias
+        updated=_from_struct(dict.get(e, "updated_parsed"), notes),
         categories=_unique(t.get("term") or t.get("label") for t in e.get("tags") or () if isinstance(t, Mapping)),
     )
 
@@ -217,13 +290,14 @@ def _unique(values: Iterable[Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _from_struct(value: Any) -> datetime | None:
+def _from_struct(value: Any, notes: _Notes) -> datetime | None:
     # feedparser's *_parsed values are UTC struct_times.
     if not isinstance(value, (struct_time, tuple)) or len(value) < 6:
         return None
     try:
         return datetime(*value[:6], tzinfo=UTC)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        notes.cleaned["an unusable date"] += 1
         return None
 
 
@@ -252,11 +326,17 @@ def _update_period_seconds(period: Any, frequency: Any) -> int | None:
 
 # --- JSON Feed ---------------------------------------------------------------------------------------
 
-def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+def _parse_json_feed(body: bytes, url: str, notes: _Notes) -> ParsedFeed:
     try:
         data = json.loads(body)  # detects UTF-8/16/32 itself
     except (ValueError, UnicodeDecodeError) as exc:
         raise FeedParseError(url, f"invalid JSON: {exc}") from None
+    except RecursionError:  # Python's parser recurses per level: cut the deep parts off, keep the rest
+        try:
+            data = json.loads(prune_deep_json(body.decode(json.detect_encoding(body)), MAX_JSON_DEPTH))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise FeedParseError(url, f"invalid JSON: {exc}") from None
+        notes.other.append(f"JSON nested deeper than {MAX_JSON_DEPTH} levels: the deeper values were dropped")
     version = data.get("version") if isinstance(data, dict) else None
     match = _JSON_FEED_VERSION.match(version) if isinstance(version, str) else None
     if match is None:
@@ -264,20 +344,25 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     items = data.get("items")
     if not isinstance(items, list):
         raise FeedParseError(url, "malformed JSON Feed: 'items' is not a list")
-    entries = _unique_by_key(_json_entry(item, url) for item in items if isinstance(item, dict))
+    not_objects = sum(not isinstance(item, dict) for item in items)
+    if not_objects:
+        notes.dropped["not a JSON object"] += not_objects
+    entries = _unique_by_key(notes.guarded(lambda item=item: _json_entry(item, url, notes))
+                             for item in items if isinstance(item, dict))
     return ParsedFeed(
-        title=_text(data.get("title")),
-        link=_absolute(data.get("home_page_url"), url)[0],
-        language=_clean(data.get("language")),
+        title=notes.text(_text(data.get("title"))),
+        link=notes.text(_absolute(data.get("home_page_url"), url)[0]),
+        language=notes.text(_clean(data.get("language"))),
         version=f"json{match.group(1)}{match.group(2) or '0'}",
         entries=entries,
-        warning=None,
+        warning=notes.warning(),
         ttl_s=None,
         update_period_s=None,
+        dropped=sum(notes.dropped.values()),
     )
 
 
-def _json_entry(item: dict[str, Any], base: str) -> FeedEntry | None:
+def _json_entry(item: dict[str, Any], base: str, notes: _Notes) -> FeedEntry | None:
     authors = item.get("authors")
     if not isinstance(authors, list):
         authors = [item["author"]] if isinstance(item.get("author"), dict) else []
@@ -290,13 +375,13 @@ def _json_entry(item: dict[str, Any], base: str) -> FeedEntry | None:
         title=_text(item.get("title")),
         summary=summary,
         authors=_unique(a.get("name") for a in authors if isinstance(a, dict)),
-        published=_json_date(item.get("date_published")),
-        updated=_json_date(item.get("date_modified")),
+        published=_json_date(item.get("date_published"), notes),
+        updated=_json_date(item.get("date_modified"), notes),
         categories=_unique(tags if isinstance(tags, list) else ()),
     )
 
 
-def _json_date(value: Any) -> datetime | None:
+def _json_date(value: Any, notes: _Notes) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
@@ -305,8 +390,45 @@ def _json_date(value: Any) -> datetime | None:
     except ValueError:
         try:
             parsed = parsedate_to_datetime(text)  # RFC 822, which some JSON Feeds carry
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
+            notes.cleaned["an unusable date"] += 1
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable instant
+        notes.cleaned["an unusable date"] += 1
+        return None
+
+
+# One JSON token that matters for nesting: a whole string (so brackets inside strings do not count),
+# or a bracket. The string pattern is the unrolled "[^"\\]*(\\.[^"\\]*)*" loop: linear, no backtracking.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
+
+
+def prune_deep_json(text: str, max_depth: int) -> str:
+    """``text`` with every array or object nested deeper than ``max_depth`` replaced by ``null``.
+
+    Hand-written because Python's json module recurses once per level and raises RecursionError on a
+    document 100,000 arrays deep, which would lose every item of the feed. Runs only after that error."""
+    out: list[str] = []
+    depth, skipping_at, last = 0, 0, 0
+    for m in _JSON_TOKEN.finditer(text):
+        token = m.group()
+        if token[0] == '"':
+            continue
+        if token in "[{":
+            depth += 1
+            if depth == max_depth + 1 and not skipping_at:
+                out.append(text[last:m.start()])
+                out.append("null")
+                skipping_at = depth
+        else:
+            if skipping_at and depth == skipping_at:
+                skipping_at = 0
+                last = m.end()
+            depth -= 1
+    if not skipping_at:
+        out.append(text[last:])
+    return "".join(out)

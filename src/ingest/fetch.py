@@ -24,6 +24,7 @@ import hashlib
 import random
 import socket
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -36,14 +37,16 @@ import httpx
 
 from ingest import netguard
 from ingest.botwall import detect_bot_wall
+from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import FetchSettings
 from ingest.decompress import ACCEPT_ENCODING, DECODE_CHUNK, Decoder, IncompleteEncoding
 from ingest.errors import ErrorKind, FetchError
 from ingest.netguard import Resolver
 from ingest.politeness import Politeness
+from ingest.refresh import meta_refresh_target
 from ingest.robots import ROBOTS_MAX_BYTES, RobotsCache
 
-__all__ = ["DECODE_CHUNK", "FetchRecord", "FetchResult", "Fetcher", "Resolver"]
+__all__ = ["DECODE_CHUNK", "FetchCancelled", "FetchRecord", "FetchResult", "Fetcher", "Resolver"]
 
 Kind = Literal["feed", "page", "robots", "other"]
 
@@ -58,6 +61,7 @@ _ACCEPT: dict[str, str] = {
     "other": "*/*",
 }
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
 BOT_WALL_STATUSES = frozenset({403, 429, 503})
 BOT_WALL_SNIFF_BYTES = 256 * 1024
 
@@ -80,6 +84,7 @@ class FetchRecord:
     attempt: int
     error_kind: ErrorKind | None
     error_detail: str | None
+    meta_refresh: tuple[str, ...] = ()  # hops (also in ``redirects``) reached by <meta http-equiv=refresh>
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ class FetchResult:
     not_modified: bool
     error: FetchError | None
     retry_after_s: float | None
+    moved_to: str | None = None  # the final URL, when every redirect hop was permanent (301/308)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +107,11 @@ class FetchResult:
     @property
     def content_type(self) -> str | None:
         return self.headers.get("content-type")
+
+
+class FetchCancelled(Exception):
+    """The fetcher's ``cancel`` event was set while a request waited for its turn: it was not sent.
+    Not a failure of the URL (nothing is recorded for it); the run is stopping."""
 
 
 class _Failure(Exception):
@@ -150,7 +161,7 @@ def _classify(exc: Exception) -> _Failure:
     raise exc
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: datetime) -> float | None:
     """Retry-After as seconds from now: delta-seconds or an HTTP-date; None when absent or unusable."""
     if not value:
         return None
@@ -163,7 +174,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def _content_length(headers: httpx.Headers) -> int | None:
@@ -184,14 +195,20 @@ class Fetcher:
 
     ``resolver`` replaces getaddrinfo (tests map fake names); ``allowed_addresses`` are IPs treated
     as public even if the policy forbids them (tests let a loopback server play a public host);
-    ``sleep`` receives every wait (backoff, Retry-After, per-host spacing).
+    ``sleep`` receives every wait (backoff, Retry-After, per-host spacing); ``clock`` gives the times
+    written on fetch records and the "now" an HTTP-date Retry-After is counted from; once ``cancel`` is
+    set, a request that has not been sent raises :class:`FetchCancelled` instead (a stopping run does
+    not wait for a queue of requests behind per-host limits).
     """
 
     def __init__(self, settings: FetchSettings, *, resolver: Resolver | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  allowed_addresses: Collection[str] = (),
-                 shared_slots: Callable[[str], contextlib.AbstractContextManager[object]] | None = None) -> None:
+                 shared_slots: Callable[[str], contextlib.AbstractContextManager[object]] | None = None,
+                 clock: Clock = SYSTEM_CLOCK, cancel: threading.Event | None = None) -> None:
         self._settings = settings
+        self._clock = clock
+        self._cancel = cancel
         self._sleep = sleep
         self._policy = netguard.AddressPolicy(allow_private_networks=settings.allow_private_networks,
                                               allowed=allowed_addresses)
@@ -224,8 +241,14 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         return self.fetch(url, kind="feed", headers=headers)
 
-    def fetch_page(self, url: str) -> FetchResult:
-        return self.fetch(url, kind="page")
+    def fetch_page(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """A page; with validators (a re-check of an archived page) an unchanged page costs a 304."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return self.fetch(url, kind="page", headers=headers)
 
     def take_robots_fetches(self) -> list[FetchResult]:
         """robots.txt fetches made (for pages) since the last call, to archive as kind "robots"."""
@@ -239,7 +262,7 @@ class Fetcher:
         retry_after: float | None = None
         for n in range(1, s.retries + 2):
             attempt = self._attempt(url, kind, request_headers, conditional, n)
-            record, failure, body, response_headers, target = attempt
+            record, failure, body, response_headers, target, moved = attempt
             records.append(record)
             if failure is not None and failure.retry_after is not None:
                 retry_after = failure.retry_after
@@ -256,11 +279,13 @@ class Fetcher:
         return FetchResult(url=url, final_url=target, status=record.status, headers=response_headers,
                            body=body if failure is None else b"", records=tuple(records),
                            not_modified=failure is None and record.status == 304,
-                           error=error, retry_after_s=retry_after)
+                           error=error, retry_after_s=retry_after, moved_to=moved if failure is None else None)
 
     def _attempt(self, url: str, kind: Kind, headers: dict[str, str], conditional: bool, n: int
-                 ) -> tuple[FetchRecord, _Failure | None, bytes, dict[str, str], str]:
-        """One attempt, all hops (each checked against robots.txt for pages).
+                 ) -> tuple[FetchRecord, _Failure | None, bytes, dict[str, str], str, str | None]:
+        """One attempt, all hops (each checked against robots.txt for pages). A page whose head holds
+        a prompt ``<meta http-equiv="refresh">`` is a hop too (ingest/refresh.py), within the same
+        redirect budget and through the same checks.
 
         Time spent queueing for a politeness slot or reading robots.txt is neither charged to the
         attempt's deadline nor counted in its duration."""
@@ -268,8 +293,9 @@ class Fetcher:
         started_at: datetime | None = None
         waited = 0.0
         cap = ROBOTS_MAX_BYTES if kind == "robots" else self._settings.max_bytes
-        target, hops = url, []
+        target, hops, refreshed = url, [], []
         seen = {url}
+        permanent: bool | None = None  # every HTTP redirect so far was 301/308
         status: int | None = None
         final_url: str | None = None
         response_headers: dict[str, str] = {}
@@ -286,7 +312,9 @@ class Fetcher:
                 w0 = time.monotonic()
                 with self._politeness.slot(_host_key(target)):
                     waited += time.monotonic() - w0
-                    started_at = started_at or datetime.now(UTC)
+                    if self._cancel is not None and self._cancel.is_set():
+                        raise FetchCancelled(target)
+                    started_at = started_at or self._clock.now()
                     with netguard.deadline(t0 + waited + self._settings.timeout_s):
                         request = self._client.build_request("GET", target, headers=headers)
                         response = self._client.send(request, stream=True)
@@ -295,7 +323,8 @@ class Fetcher:
                             response_headers = {k.lower(): v for k, v in response.headers.items()}
                             location = response.headers.get("location")
                             if status in _REDIRECTS and location is not None:
-                                target = self._next_hop(response, location, hops, seen)
+                                target = self._next_hop(target, location, hops, seen)
+                                permanent = (permanent is not False) and status in _PERMANENT
                                 continue
                             try:
                                 self._check_status(status, response.headers, conditional)
@@ -304,6 +333,11 @@ class Fetcher:
                             if status != 304:
                                 body, n_bytes = self._read_body(response, cap, t0 + waited,
                                                                 truncate=kind == "robots")
+                            if kind == "page" and status == 200 and (
+                                    nxt := self._refresh_hop(target, body, hops, seen)) is not None:
+                                refreshed.append(nxt)
+                                target, body, n_bytes, permanent = nxt, b"", 0, False
+                                continue
                         finally:
                             response.close()
                 break
@@ -317,11 +351,12 @@ class Fetcher:
             headers={k: response_headers[k] for k in RECORDED_HEADERS if k in response_headers},
             n_bytes=n_bytes,
             sha256=hashlib.sha256(body).hexdigest() if failure is None and status != 304 else None,
-            started_at=started_at or datetime.now(UTC),
+            started_at=started_at or self._clock.now(),
             duration_ms=max(0, round((time.monotonic() - t0 - waited) * 1000)), attempt=n,
             error_kind=failure.kind if failure else None, error_detail=failure.detail if failure else None,
+            meta_refresh=tuple(refreshed),
         )
-        return record, failure, body, response_headers, target
+        return record, failure, body, response_headers, target, target if permanent and hops else None
 
     def _bot_wall(self, response: httpx.Response, t0: float) -> _Failure | None:
         """Challenge pages (Cloudflare, DDoS-Guard, captchas…) come as 403/429/503: say so, as their own
@@ -351,9 +386,23 @@ class Fetcher:
         if ip is not None and not self._policy.permits(ip):
             raise _Failure(ErrorKind.FORBIDDEN_ADDRESS, str(netguard.ForbiddenAddressError(u.host, ip)))
 
-    def _next_hop(self, response: httpx.Response, location: str, hops: list[str], seen: set[str]) -> str:
+    def _refresh_hop(self, target: str, body: bytes, hops: list[str], seen: set[str]) -> str | None:
+        """The next hop of a meta refresh, or None when the page has none to follow (none, a refresh
+        of itself, or a target that is no http(s) URL: then the page itself is the result)."""
+        location = meta_refresh_target(body)
+        if location is None:
+            return None
         try:
-            nxt = str(response.url.join(location))
+            nxt = httpx.URL(target).join(location)
+        except (httpx.InvalidURL, TypeError):
+            return None
+        if nxt.scheme not in ("http", "https") or not nxt.host or str(nxt).split("#")[0] == target.split("#")[0]:
+            return None
+        return self._next_hop(target, location, hops, seen)
+
+    def _next_hop(self, base: str, location: str, hops: list[str], seen: set[str]) -> str:
+        try:
+            nxt = str(httpx.URL(base).join(location))
         except httpx.InvalidURL as exc:
             raise _Failure(ErrorKind.UNSUPPORTED_URL, f"bad Location {location!r}: {exc}") from None
         if nxt in seen:
@@ -370,9 +419,9 @@ class Fetcher:
             return
         if status == 429:
             raise _Failure(ErrorKind.RATE_LIMITED, "429 Too Many Requests", retryable=True,
-                           retry_after=_retry_after(headers.get("retry-after")))
+                           retry_after=_retry_after(headers.get("retry-after"), self._clock.now()))
         if status >= 500:
-            ra = _retry_after(headers.get("retry-after")) if status == 503 else None
+            ra = _retry_after(headers.get("retry-after"), self._clock.now()) if status == 503 else None
             raise _Failure(ErrorKind.HTTP_5XX, f"HTTP {status}", retryable=True, retry_after=ra)
         if 300 <= status < 400:  # no Location, or 304 to an unconditional request: nothing to use
             raise _Failure(ErrorKind.UNSUPPORTED_URL, f"HTTP {status} without a usable Location")

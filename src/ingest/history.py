@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -38,9 +39,21 @@ def history_records(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def print_history(records: list[dict[str, Any]]) -> None:
-    click.echo(f"\nHistory ({len(records)} version{'s' if len(records) != 1 else ''})")
-    for r in records:
+def print_history(records: list[dict[str, Any]], events: Sequence[dict[str, Any]] = ()) -> None:
+    """Versions and page events (gone, restored), in time order."""
+    click.echo(f"\nHistory ({len(records)} version{'s' if len(records) != 1 else ''}"
+               + (f", {len(events)} page event{'s' if len(events) != 1 else ''})" if events else ")"))
+    def when(value: Any) -> str:  # versions carry datetimes, events ISO strings (Z): one order for both
+        return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value or "")
+
+    timeline = sorted([(when(r["fetched_at"]), 0, r) for r in records] + [(when(e["at"]), 1, e) for e in events],
+                      key=lambda x: (x[0], x[1]))
+    for _, is_event, r in timeline:
+        if is_event:
+            what = (f"gone since {r['at']}, HTTP {r['http_status']}" if r["kind"] == "gone"
+                    else f"restored {r['at']} (HTTP {r['http_status']})")
+            click.echo(f"  page {what}: {r['url']} (fetch #{r['fetch_id'] or '-'})")
+            continue
         click.echo(f"  version {r['version']} fetched {r['fetched_at']} (fetch #{r['fetch_id'] or '-'}, "
                    f"extraction #{r['extraction_id'] or '-'}), text sha256 {r['content_sha256'][:16]}…: "
                    f"{r['title'] or '(untitled)'}")

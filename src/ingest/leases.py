@@ -21,12 +21,13 @@ import os
 import re
 import socket
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, update
 
+from ingest.clock import SYSTEM_CLOCK
 from ingest.store.db import write_session
-from ingest.store.models import Source, utcnow
+from ingest.store.models import Source
 
 # label:host:pid@start:random[:suffix]; the label may itself contain ':'
 _OWNER = re.compile(r":(?P<host>[^:]+):(?P<pid>\d+)@(?P<start>\d+):[0-9a-f]{12}(?::|$)")
@@ -85,8 +86,10 @@ def holder_is_dead(owner: str | None) -> bool:
     return now is None or (start != 0 and now != 0 and now != start)
 
 
-def acquire(engine: Engine, source_id: int, owner: str, duration: timedelta) -> bool:
-    now = utcnow()
+def acquire(engine: Engine, source_id: int, owner: str, duration: timedelta, *,
+            now: datetime | None = None) -> bool:
+    """Take (or renew) the source's lease until ``now + duration``; False when another live run holds it."""
+    now = now or SYSTEM_CLOCK.now()
     with write_session(engine) as s:
         result = s.execute(update(Source).where(
             Source.id == source_id,

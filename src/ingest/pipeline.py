@@ -14,53 +14,65 @@ counted, recorded outcome and never stops the other sources.
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import DBAPIError
 
-from ingest import decide, leases
+from ingest import decide, leases, shutdown
+from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError
 from ingest.extract import ExtractorPool, ExtractResult, PageInput
 from ingest.feeds import ParsedFeed, parse_feed
-from ingest.fetch import Fetcher, FetchResult
+from ingest.fetch import FetchCancelled, Fetcher, FetchResult
 from ingest.store import archive, revisions
 from ingest.store.db import read_session, write_session
 from ingest.store.enrich import Enricher
 from ingest.store.hostslots import LEASE_MARGIN, HostSlots
-from ingest.store.models import Entry, Source, utcnow
-from ingest.store.retry import retry_lost_races
+from ingest.store.models import Entry, Source
+from ingest.store.retry import is_lost_race, retry_lost_races
 from ingest.urls import canonicalize
+
+log = logging.getLogger("ingest.pipeline")
 
 BATCH_SIZE = 100  # pages per Prefect task run
 EXTRACT_CHUNK = 8  # pages per hand-off to the extractor processes
+COUNTED = ("new", "updated", "duplicate", "unchanged", "gone", "failed")
 
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
-    """One page to fetch, and every due entry (of one source) whose link leads to it."""
+    """One page to fetch, and every due entry (of one source) whose link leads to it. A re-check of an
+    archived article carries its id and the validators of its last full response."""
 
     entry_ids: tuple[int, ...]
     link: str
     canonical: str
+    recheck_of: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass
 class SourceReport:
     source: str
-    feed_status: str = "ok"  # ok | not_modified | unchanged | failed
+    feed_status: str = "ok"  # ok | not_modified | unchanged | failed | skipped
     error_kind: str | None = None
     error_detail: str | None = None
     feed_warning: str | None = None
     entries_in_feed: int = 0
     new_entries: int = 0
-    counts: Counter[str] = field(default_factory=Counter)  # new/updated/duplicate/unchanged/failed
+    dropped: int = 0  # feed items dropped (nothing to know them by, unreadable, refused by the database)
+    counts: Counter[str] = field(default_factory=Counter)  # new/updated/duplicate/unchanged/gone/failed
     failures: Counter[str] = field(default_factory=Counter)  # error kind -> items
 
     def add(self, items: Iterable[archive.StoredItem]) -> None:
@@ -72,8 +84,8 @@ class SourceReport:
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "feed_status": self.feed_status, "error_kind": self.error_kind,
                 "error_detail": self.error_detail, "feed_warning": self.feed_warning,
-                "entries_in_feed": self.entries_in_feed, "new_entries": self.new_entries,
-                **{k: self.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")},
+                "entries_in_feed": self.entries_in_feed, "new_entries": self.new_entries, "dropped": self.dropped,
+                **{k: self.counts.get(k, 0) for k in COUNTED},
                 "failures": dict(sorted(self.failures.items()))}
 
 
@@ -88,13 +100,17 @@ class FeedStage:
 
 
 class PollContext:
-    """The I/O handles one run shares: archive engine, HTTP fetcher, page threads, extractor processes."""
+    """The I/O handles one run shares: archive engine, HTTP fetcher, page threads, extractor processes,
+    and the run's clock (every "now" of the run comes from it) and random source (back-off jitter)."""
 
     def __init__(self, config: Config, engine: Engine, run_id: int | None, *,
-                 fetcher: Fetcher | None = None, extractor: ExtractorPool | None = None) -> None:
+                 fetcher: Fetcher | None = None, extractor: ExtractorPool | None = None,
+                 clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None) -> None:
         self.config = config
         self.engine = engine
         self.run_id = run_id
+        self.clock = clock
+        self.rng = rng or random.Random()
         self.extractor = extractor or ExtractorPool(config.extract)
         self._own_extractor = extractor is None
         self.extractor.start()  # before any HTTP client: forking after one can hang (FACTS.md)
@@ -102,7 +118,11 @@ class PollContext:
         slots = HostSlots(engine, leases.new_owner("fetch"), config.fetch.per_host_concurrency,
                           config.fetch.per_host_delay_s,
                           lease=timedelta(seconds=config.fetch.timeout_s) + LEASE_MARGIN)
-        self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot)
+        # set when the run is being stopped (SIGTERM, Ctrl-C): pages not fetched yet are left for the
+        # next run (their entries stay pending); what is fetched is still extracted and stored
+        self.stopping = threading.Event()
+        shutdown.register(self.stopping)
+        self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot, clock=clock, cancel=self.stopping)
         self._own_fetcher = fetcher is None
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
                                           thread_name_prefix="ingest-fetch")
@@ -117,10 +137,13 @@ class PollContext:
         self.precompute = self.enricher.precompute()
         self._lock = threading.Lock()
 
+    def now(self) -> datetime:
+        return self.clock.now()
+
     def source_id(self, source: SourceConfig) -> int:
         with self._lock:
             if source.name not in self.source_ids:
-                self.source_ids.update(archive.ensure_sources(self.engine, [source]))
+                self.source_ids.update(archive.ensure_sources(self.engine, [source], now=self.now()))
             return self.source_ids[source.name]
 
     def close(self) -> None:
@@ -138,23 +161,67 @@ class PollContext:
         self.close()
 
 
+# --- failures that are not a fetch's --------------------------------------------------------------
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def record_internal_failure(ctx: PollContext, source_id: int, exc: Exception, stage: str) -> str:
+    """An unexpected error in one source's poll is a failure of that source: kind ``internal``, the
+    detail, a back-off, all on its row (``ingest sources`` shows it). Returns the detail."""
+    detail = f"{stage}: {describe(exc)}"
+    log.error("source %s failed in the %s: %s", source_id, stage, detail, exc_info=exc)
+    now = ctx.now()
+    archive.record_source_failure(ctx.engine, source_id, kind=ErrorKind.INTERNAL.value, detail=detail, now=now,
+                                  next_poll=lambda errors: decide.next_poll_after_error(errors, now, rng=ctx.rng))
+    return detail
+
+
 # --- feed stage -----------------------------------------------------------------------------------
 
 def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
-    """Fetch and parse one feed, store its entries with the source's new fetch state, plan the pages."""
+    """Fetch and parse one feed, store its entries with the source's new fetch state, plan the pages.
+    Never raises for the source's sake: an unexpected error is recorded on the source and returned as a
+    failed stage (the run goes on with the other sources)."""
     source_id = ctx.source_id(source)
+    try:
+        return _poll_feed(ctx, source, source_id)
+    except Exception as exc:  # an unexpected exception is a failure too, recorded where operators look
+        if ctx.stopping.is_set():
+            raise
+        detail = record_internal_failure(ctx, source_id, exc, "feed stage")
+        report = SourceReport(source.name, feed_status="failed", error_kind=ErrorKind.INTERNAL.value,
+                              error_detail=detail)
+        return FeedStage(report, source_id, [])
+
+
+def _poll_feed(ctx: PollContext, source: SourceConfig, source_id: int) -> FeedStage:
     report = SourceReport(source.name)
     with read_session(ctx.engine) as s:
         state = s.get(Source, source_id)
         assert state is not None
         etag, last_modified, old_sha, errors = state.etag, state.last_modified, state.body_sha256, state.error_count
-        failing_since = state.failing_since
-        interval_s = state.poll_interval_s
-    result = ctx.fetcher.fetch_feed(source.feed, etag=etag, last_modified=last_modified)
-    now = utcnow()
+        failing_since, interval_s = state.failing_since, state.poll_interval_s
+        unreliable_since = state.validators_unreliable_since
+        send = decide.send_validators(has_validators=bool(etag or last_modified), last_body_at=state.last_body_at,
+                                      unreliable_since=unreliable_since, now=ctx.now())
+    result = ctx.fetcher.fetch_feed(source.feed, etag=etag if send else None,
+                                    last_modified=last_modified if send else None)
+    now = ctx.now()
     body_sha = result.records[-1].sha256 if result.records else None
     parsed: ParsedFeed | None = None
     error: tuple[str, str] | None = None
+    warnings: list[str] = []
+    lied = result.ok and not result.not_modified and unreliable_since is None and decide.validators_lied(
+        stored_etag=etag, stored_last_modified=last_modified, new_etag=result.headers.get("etag"),
+        new_last_modified=result.headers.get("last-modified"), stored_sha=old_sha, new_sha=body_sha)
+    if lied:
+        warnings.append("the server's ETag/Last-Modified do not change with the feed: fetched without them "
+                        "from now on")
+    if result.moved_to:
+        warnings.append(f"the feed moved permanently to {result.moved_to}: update feed: in the config")
     if not result.ok:
         err = result.error
         error = ((err.kind.value, err.detail or str(err)) if err else (ErrorKind.INTERNAL.value, "no result"))
@@ -170,45 +237,71 @@ def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
         report.feed_status, (report.error_kind, report.error_detail) = "failed", error
     if parsed is not None:
         report.entries_in_feed = len(parsed.entries)
-        report.feed_warning = parsed.warning
+        report.dropped = parsed.dropped
+        if parsed.warning:
+            warnings.insert(0, parsed.warning)
 
-    def write() -> tuple[int, int]:
+    def write(isolate: bool) -> archive.EntriesWritten:
         """The feed's fetch, its entries and the source's new state: one transaction, run again whole
         if it lost a race with a concurrent run (store/retry.py), so it must not touch ``report``."""
         with write_session(ctx.engine) as s:
             fetch_id = archive.record_fetch(s, result, kind="feed", run_id=ctx.run_id, source_id=source_id,
-                                            keep_body=report.feed_status == "ok")
+                                            keep_body=report.feed_status == "ok", now=now)
             values: dict[str, Any] = {"last_polled_at": now}
-            new_entries = unusable = 0
+            written = archive.EntriesWritten(0, 0)
             if error is not None:
                 values.update(last_status="error", error_kind=error[0], error_detail=error[1],
                               error_count=errors + 1, failing_since=failing_since or now,
-                              next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s))
+                              next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s,
+                                                                         rng=ctx.rng))
             else:
                 values.update(last_status=report.feed_status, last_success_at=now, error_kind=None,
                               error_detail=None, error_count=0, failing_since=None)
+            if result.ok and not result.not_modified:
+                values["last_body_at"] = now
+            if lied:
+                values["validators_unreliable_since"] = now
             if parsed is not None:
-                new_entries, unusable = archive.upsert_entries(
+                written = archive.upsert_entries(
                     s, source_id=source_id, feed_url=source.feed, feed_fetch_id=fetch_id, entries=parsed.entries,
-                    run_id=ctx.run_id, now=now)
+                    run_id=ctx.run_id, now=now, isolate=isolate)
                 # The cursor moves in the same transaction as the entries it produced.
                 values.update(etag=result.headers.get("etag"), last_modified=result.headers.get("last-modified"),
-                              body_sha256=body_sha, feed_title=parsed.title, feed_warning=parsed.warning)
-                if new_entries:
+                              body_sha256=body_sha, feed_title=parsed.title,
+                              feed_warning=_warning(warnings, written.rejected))
+                if written.new:
                     values["last_new_item_at"] = now
+            elif warnings:
+                values["feed_warning"] = _warning(warnings, ())
             if error is None:  # adaptive: sooner while new items come, later while unchanged (decide.py)
-                values.update(_next_poll(ctx.config, now, interval_s, new_entries, parsed, result))
+                values.update(_next_poll(ctx.config, now, interval_s, written.new, parsed, result))
             s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
-        return new_entries, unusable
+        return written
 
-    report.new_entries, unusable = retry_lost_races(write)
-    if unusable:  # new entries without a usable link are failed items from the start
-        report.counts["failed"] += unusable
-        report.failures[ErrorKind.UNSUPPORTED_URL.value] += unusable
+    try:
+        written = retry_lost_races(lambda: write(False))
+    except DBAPIError as exc:  # one value the database refuses must not lose the feed: entry by entry
+        if is_lost_race(exc):
+            raise
+        written = retry_lost_races(lambda: write(True))
+    report.new_entries = written.new
+    report.dropped += len(written.rejected)
+    report.feed_warning = _warning(warnings, written.rejected)
+    if written.unusable:  # new entries without a usable link are failed items from the start
+        report.counts["failed"] += written.unusable
+        report.failures[ErrorKind.UNSUPPORTED_URL.value] += written.unusable
 
     work, sighted = _plan(ctx, source_id, now)
     report.counts["unchanged"] += sighted
     return FeedStage(report, source_id, work)
+
+
+def _warning(warnings: Sequence[str], rejected: Sequence[str]) -> str | None:
+    parts = list(warnings)
+    if rejected:
+        parts.append(f"{len(rejected)} entr{'ies' if len(rejected) > 1 else 'y'} refused by the database "
+                     f"(first: {rejected[0]})")
+    return "; ".join(parts)[:4000] or None
 
 
 def _next_poll(config: Config, now: Any, interval_s: int | None, new_items: int, parsed: ParsedFeed | None,
@@ -225,7 +318,8 @@ def _next_poll(config: Config, now: Any, interval_s: int | None, new_items: int,
 
 
 def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], int]:
-    """Due entries -> pages to fetch; entries whose link is already archived become sightings now."""
+    """Due entries -> pages to fetch; entries whose link is already archived become sightings now;
+    archived articles due for a re-check are fetched again (conditionally)."""
     with read_session(ctx.engine) as s:
         rows = s.execute(select(Entry.id, Entry.link, Entry.status, Entry.next_attempt_at).where(
             Entry.source_id == source_id, Entry.status.in_(("pending", "failed")),  # type: ignore[attr-defined]
@@ -242,7 +336,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
         known = archive.lookup_aliases(s, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
 
-    def due_rechecks() -> list[Any]:
+    def due_rechecks() -> list[revisions.Recheck]:
         with write_session(ctx.engine) as s:  # archived articles due for a revision re-check are fetched again
             return list(revisions.due_rechecks(s, source_id, now))
 
@@ -254,7 +348,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
                 s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
                     status="archived", article_id=article_id, error_kind=None, error_detail=None,
                     next_attempt_at=None))
-                archive.add_tags(s, article_id, archive.entry_categories(s, [entry_id]), "feed")
+                archive.add_tags(s, article_id, archive.entry_categories(s, [entry_id]), "feed", now=now)
             if bad:
                 s.execute(update(Entry).where(Entry.id.in_(bad)).values(  # type: ignore[union-attr]
                     status="failed", error_kind=ErrorKind.UNSUPPORTED_URL.value,
@@ -270,39 +364,76 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
     for r in rechecks:
         with contextlib.suppress(ValueError):  # links of archived entries were canonicalised before
             if (canonical := canonicalize(r.link)) not in groups:
-                work.append(WorkItem(r.entry_ids, r.link, canonical))
+                work.append(WorkItem(r.entry_ids, r.link, canonical, r.article_id, r.etag, r.last_modified))
     return work, len(plan.link_known)
 
 
 # --- batch stage ----------------------------------------------------------------------------------
 
 def process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem]) -> list[archive.StoredItem]:
-    """Fetch, extract and store one batch of pages, as a stream: each page goes to the extractor
-    processes as soon as it is fetched (in small chunks), and each extracted chunk is stored at once,
-    so fetching, extraction and storing overlap instead of running one after the other."""
+    """Fetch, extract and store one batch of pages. Never raises for the batch's sake: an unexpected
+    error fails the batch's unresolved entries with kind ``internal`` and a retry time, and lands on the
+    source's row (what was stored before it stays stored)."""
     if not items:
         return []
-    fetches = {ctx.threads.submit(ctx.fetcher.fetch_page, item.link): item for item in items}
-    extractions: list[Future[tuple[list[tuple[WorkItem, FetchResult]], list[ExtractResult]]]] = []
-    failed: list[archive.PageOutcome] = []
-    chunk: list[tuple[WorkItem, FetchResult]] = []
-    for future in as_completed(fetches):
-        item, result = fetches[future], future.result()
-        if not result.ok:
-            failed.append(archive.PageOutcome(item.entry_ids, item.link, result, None))
-            continue
-        chunk.append((item, result))
-        if len(chunk) == EXTRACT_CHUNK:
-            extractions.append(ctx.handoffs.submit(_extract, ctx, chunk))
-            chunk = []
-    if chunk:
-        extractions.append(ctx.handoffs.submit(_extract, ctx, chunk))
-    stored = _store(ctx, source_id, failed)
-    for future in as_completed(extractions):
-        fetched, results = future.result()
-        stored += _store(ctx, source_id, [archive.PageOutcome(item.entry_ids, item.link, fetch, extraction)
-                                          for (item, fetch), extraction in zip(fetched, results, strict=True)])
+    stored: list[archive.StoredItem] = []
+    try:
+        _process_batch(ctx, source_id, items, stored)
+    except Exception as exc:  # an unexpected exception is a failure too, recorded where operators look
+        if ctx.stopping.is_set():
+            return stored  # the run is being stopped and its pools closed: what is left stays pending
+        detail = record_internal_failure(ctx, source_id, exc, "page stage")
+        done = {item.url for item in stored}
+        lost = [item for item in items if item.link not in done]
+        archive.fail_entries(ctx.engine, [e for item in lost if item.recheck_of is None for e in item.entry_ids],
+                             kind=ErrorKind.INTERNAL.value, detail=detail, now=ctx.now(),
+                             next_attempt=decide.next_item_attempt)
+        stored += [archive.StoredItem("failed", item.recheck_of, ErrorKind.INTERNAL.value, item.link) for item in lost]
     return stored
+
+
+def _process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem],
+                   stored: list[archive.StoredItem]) -> None:
+    """As a stream: each page goes to the extractor processes as soon as it is fetched (in small
+    chunks), and each extracted chunk is stored as soon as it comes back, while the other pages are
+    still being fetched: fetching, extraction and storing overlap, and a run that is killed or stopped
+    half way has committed what it extracted. Results are appended to ``stored`` as they are committed."""
+    fetching = {ctx.threads.submit(_fetch_unless_stopping, ctx, item): item for item in items}
+    extracting: set[Future[tuple[list[tuple[WorkItem, FetchResult]], list[ExtractResult]]]] = set()
+    direct: list[archive.PageOutcome] = []  # failed fetches and 304s: nothing to extract
+    chunk: list[tuple[WorkItem, FetchResult]] = []
+    while fetching or extracting:
+        done, _ = wait([*fetching, *extracting], return_when=FIRST_COMPLETED)
+        for future in done:
+            if future in extracting:
+                extracting.discard(future)  # type: ignore[arg-type]
+                fetched, results = future.result()
+                stored += _store(ctx, source_id, [
+                    archive.PageOutcome(item.entry_ids, item.link, fetch, extraction, item.recheck_of)
+                    for (item, fetch), extraction in zip(fetched, results, strict=True)])
+                continue
+            item, result = fetching.pop(future), future.result()  # type: ignore[call-overload]
+            if result is None:
+                continue  # the run is stopping: left pending for the next run
+            if not result.ok or result.not_modified:
+                direct.append(archive.PageOutcome(item.entry_ids, item.link, result, None, item.recheck_of))
+            else:
+                chunk.append((item, result))
+        if len(chunk) >= EXTRACT_CHUNK or (chunk and not fetching):
+            extracting.add(ctx.handoffs.submit(_extract, ctx, chunk))
+            chunk = []
+        if direct and (len(direct) >= EXTRACT_CHUNK or not fetching):
+            stored += _store(ctx, source_id, direct)
+            direct = []
+
+
+def _fetch_unless_stopping(ctx: PollContext, item: WorkItem) -> FetchResult | None:
+    if ctx.stopping.is_set():
+        return None
+    try:
+        return ctx.fetcher.fetch_page(item.link, etag=item.etag, last_modified=item.last_modified)
+    except FetchCancelled:
+        return None
 
 
 def _extract(ctx: PollContext, fetched: list[tuple[WorkItem, FetchResult]]
@@ -318,12 +449,14 @@ def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]
         return []
     # store_outcomes re-runs a transaction that lost a race with a concurrent run (store/retry.py)
     return archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=source_id,
-                                  next_attempt=decide.next_item_attempt, robots=robots, enricher=ctx.enricher)
+                                  next_attempt=decide.next_item_attempt, robots=robots, enricher=ctx.enricher,
+                                  now=ctx.now())
 
 
 def poll_source(ctx: PollContext, source: SourceConfig,
                 on_batch: Callable[[SourceReport], None] | None = None) -> SourceReport:
-    """The whole poll of one source, sequentially (the Prefect flow maps the same stages onto tasks)."""
+    """The whole poll of one source, sequentially (the Prefect flow maps the same stages onto tasks).
+    Never raises for the source's sake (see :func:`poll_feed` and :func:`process_batch`)."""
     stage = poll_feed(ctx, source)
     for batch in stage.batches():
         stage.report.add(process_batch(ctx, stage.source_id, batch))
@@ -337,7 +470,8 @@ def run_summary(reports: Sequence[SourceReport], run_id: int | None,
     totals: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     for r in reports:
-        totals.update({k: r.counts.get(k, 0) for k in ("new", "updated", "duplicate", "unchanged", "failed")})
+        totals.update({k: r.counts.get(k, 0) for k in COUNTED})
+        totals["dropped"] += r.dropped
         failures.update(r.failures)
     return {"run_id": run_id, "sources": [r.as_dict() for r in reports],
             "totals": dict(totals) | {"sources_failed": sum(r.feed_status == "failed" for r in reports),

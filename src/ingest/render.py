@@ -10,7 +10,9 @@ import click
 def _fetch_line(f: dict[str, Any] | None) -> str:
     if f is None:
         return "(none recorded)"
-    hops = f" via {' -> '.join(f['redirects'])}" if f.get("redirects") else ""
+    refreshed = set(f.get("meta_refresh") or ())
+    hops = (" via " + " -> ".join(f"{u} (meta refresh)" if u in refreshed else u for u in f["redirects"])
+            if f.get("redirects") else "")
     outcome = f"HTTP {f['status']}" if f.get("status") is not None else "no response"
     if f.get("error_kind"):
         outcome += f", {f['error_kind']}" + (f" ({f['error_detail']})" if f.get("error_detail") else "")
@@ -39,6 +41,8 @@ def print_provenance(d: dict[str, Any], *, with_text: bool = True) -> None:
                        ("text sha256", "content_sha256")):
         echo(f"  {label:12} {d.get(key) or '-'}")
     echo(f"  {'authors':12} {', '.join(d['authors']) or '-'}")
+    if d.get("gone_since"):
+        echo(f"  {'page':12} GONE since {d['gone_since']} (HTTP {d['gone_status']}); the archived text is below")
     tags = ", ".join(f"{t['tag']} ({t['origin']})" for t in d["tags_detail"]) or "-"
     echo(f"  {'tags':12} {tags}")
     echo("\nProvenance")

@@ -21,14 +21,16 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import Session
 
+from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config
 from ingest.dedup import content_sha256
 from ingest.extract import Extraction, ExtractorPool, PageInput
 from ingest.store import archive, clusters, revisions, tagstore
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.enrich import Enricher
-from ingest.store.models import Article, ArticleState, Fetch, Source, TextHash, utcnow
+from ingest.store.models import Article, ArticleState, Fetch, Source, TextHash
 from ingest.store.models import Extraction as ExtractionRow
+from ingest.store.runs import run_status
 
 CHUNK = 100
 
@@ -106,13 +108,13 @@ def _store(s: Session, enricher: Enricher, article_id: int, fetch_id: int | None
         clusters.place_article(s, article_id, text=text, title=title, source_id=source_id,
                                params=enricher.params, title_window=enricher.title_window, now=now)
     if enricher.taxonomy is not None:
-        tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text)
+        tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text, now=now)
     return outcome
 
 
 def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None = None,
               since: datetime | None = None, until: datetime | None = None, run_id: int | None = None,
-              extractor: ExtractorPool | None = None) -> dict[str, Any]:
+              extractor: ExtractorPool | None = None, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
     """Re-extract, re-dedup and re-tag the selected articles from stored raw bytes; returns a summary."""
     if sources:
         config.select(list(sources))  # unknown names are a usage error
@@ -134,7 +136,7 @@ def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None =
             pages = [(a, f, p) for a, f, p in inputs if p is not None]
             counts["no_raw_bytes"] += len(inputs) - len(pages)
             results = pool.extract_many([p for _, _, p in pages])
-            now = utcnow()
+            now = clock.now()
             with write_session(engine) as s:
                 for (article_id, fetch_id, page), result in zip(pages, results, strict=True):
                     assert page is not None
@@ -147,7 +149,8 @@ def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None =
             counts["articles"] += len(inputs)
     except BaseException as exc:
         if own_run:
-            archive.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")  # type: ignore[arg-type]
+            archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}",  # type: ignore[arg-type]
+                              now=clock.now())
         raise
     finally:
         if extractor is None:
@@ -156,5 +159,5 @@ def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None =
                "unchanged": counts["unchanged"], "failed": counts["failed"],
                "no_raw_bytes": counts["no_raw_bytes"], "failures": dict(sorted(failures.items()))}
     if own_run:
-        archive.finish_run(engine, run_id, "completed", summary)  # type: ignore[arg-type]
+        archive.finish_run(engine, run_id, "completed", summary, now=clock.now())  # type: ignore[arg-type]
     return summary

@@ -6,11 +6,12 @@ What an unusable robots.txt means follows RFC 9309 §2.3.1:
   ignored);
 * 4xx, including 401/403 ("unavailable"), and more redirects than allowed: no rules, everything is
   allowed;
-* 5xx, 429 and network failures ("unreachable"): everything is disallowed, for the rest of this
-  Fetcher's life (one run). A site whose robots.txt is failing is likely failing or shedding load, and
-  the next run tries again; crawling it anyway would ignore rules we could not read. A page refused
-  because robots.txt hit a *network* failure carries that failure's kind (timeout, dns, refused …),
-  not ``robots``, so that a dead host is reported as one.
+* 5xx, 429 and network failures ("unreachable"): everything is disallowed *for now*, for the rest of
+  this Fetcher's life (one run). A site whose robots.txt is failing is likely failing or shedding load;
+  crawling it anyway would ignore rules we could not read. A page refused this way carries the robots
+  fetch's own kind (``http_5xx``, ``rate_limited``, ``timeout``, ``refused`` …), not ``robots``: those
+  kinds are retryable, so the page is tried again on the item retry schedule, when robots.txt may
+  answer. (``robots`` is final: it means the rules were read and say no.)
 * the robots.txt URL itself refused by our own policy (forbidden address, unsupported redirect
   target): treated as allowing, so that the page fetch goes ahead and fails with the precise reason
   (the same policy applies to it).
@@ -41,7 +42,6 @@ ROBOTS_MAX_BYTES = 512 * 1024
 
 _ALLOW_ON = frozenset({ErrorKind.HTTP_4XX, ErrorKind.TOO_MANY_REDIRECTS, ErrorKind.FORBIDDEN_ADDRESS,
                        ErrorKind.UNSUPPORTED_URL})
-_SERVER_SIDE = frozenset({ErrorKind.HTTP_5XX, ErrorKind.RATE_LIMITED})
 
 
 def user_agent_token(user_agent: str) -> str:
@@ -84,8 +84,8 @@ def rules_from_result(result: FetchResult) -> RobotsRules:
     kind = result.error.kind
     if kind in _ALLOW_ON:
         return RobotsRules(allow_all=True, reason=f"robots.txt unavailable ({kind.value})")
-    return RobotsRules(allow_all=False, reason=f"robots.txt unreachable ({result.error.detail})",
-                       kind=ErrorKind.ROBOTS if kind in _SERVER_SIDE else kind)
+    return RobotsRules(allow_all=False, kind=kind,
+                       reason=f"robots.txt unreachable ({result.error.detail}): assumed disallowed for now")
 
 
 @dataclass(frozen=True, slots=True)

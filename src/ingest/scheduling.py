@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
 
 from ingest import decide, leases
+from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
 from ingest.store.db import read_session
-from ingest.store.models import Source, utcnow
+from ingest.store.models import Source
 
 
 @dataclass
@@ -31,18 +32,18 @@ class Claim:
 
 
 def claim_sources(engine: Engine, sources: Sequence[SourceConfig], source_id: Callable[[SourceConfig], int],
-                  *, owner: str, lease: timedelta, due_only: bool) -> Claim:
+                  *, owner: str, lease: timedelta, due_only: bool, now: datetime | None = None) -> Claim:
     claim = Claim(owner)
     ids = {src.name: source_id(src) for src in sources}
     with read_session(engine) as s:
         next_at = dict(s.execute(select(Source.id, Source.next_poll_at).where(
             Source.id.in_(list(ids.values())))).all())  # type: ignore[union-attr]
-    now = utcnow()
+    now = now or SYSTEM_CLOCK.now()
     for src in sources:
         sid = ids[src.name]
         if due_only and not decide.source_is_due(next_at.get(sid), now):
             claim.not_due.append(src.name)
-        elif leases.acquire(engine, sid, owner, lease):
+        elif leases.acquire(engine, sid, owner, lease, now=now):
             claim.claimed.append(src)
             claim.held.append(sid)
         else:

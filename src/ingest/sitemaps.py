@@ -73,8 +73,16 @@ def _child_text(elem: ElementTree.Element, name: str) -> str | None:
     return None
 
 
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+
+
 def parse_sitemap(body: bytes, max_bytes: int = 50_000_000) -> Sitemap:
     data = gunzip_bounded(body, max_bytes)
+    root_at = data.find(b"<urlset")
+    root_at = root_at if root_at >= 0 else data.find(b"<sitemapindex")
+    if _DECLARATION.search(data, 0, root_at if root_at >= 0 else len(data)):
+        # no sitemap needs a DTD; entity declarations are how XXE and entity-expansion bombs come in
+        raise SitemapError("refused: DOCTYPE or entity declarations in a sitemap")
     try:
         # ElementTree does not resolve external entities; the size was bounded above.
         root = ElementTree.fromstring(data)

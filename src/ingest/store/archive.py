@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from ingest.blobs import PackedBody, pack_body, unpack_body
+from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
 from ingest.dedup import content_sha256
+from ingest.errors import ErrorKind
 from ingest.extract import Extraction, ExtractionFailure
 from ingest.feeds import FeedEntry
 from ingest.fetch import FetchRecord, FetchResult
-from ingest.store import enrich, revisions
+from ingest.store import enrich, events, revisions
 from ingest.store.db import insert_ignore, write_session
 from ingest.store.models import (
     Article,
@@ -37,12 +39,11 @@ from ingest.store.models import (
     Source,
     TextHash,
     UrlAlias,
-    utcnow,
 )
 from ingest.store.models import (
     Extraction as ExtractionRow,
 )
-from ingest.store.retry import retry_lost_races
+from ingest.store.retry import is_lost_race, retry_lost_races
 from ingest.store.runs import finish_run, start_run, sweep_abandoned_runs  # noqa: F401  (the archive's API)
 from ingest.urls import canonicalize, choose_canonical
 
@@ -79,8 +80,14 @@ def _prepared(dialect: str) -> SimpleNamespace:
             current_extraction_id=bindparam("xid")),
         # a feed's entries, on every poll of it
         entry=ins(entries).on_conflict_do_nothing(index_elements=["source_id", "entry_key"]).returning(entries.c.id),
+        # a listed title or summary that changed is a change of the listing (a re-check reason, store/
+        # revisions.py); SET expressions read the row's old values, so the comparison sees the previous ones
         sighted=update(entries).where(entries.c.source_id == bindparam("sid"), entries.c.entry_key == bindparam("key"))
-        .values(last_seen_at=bindparam("seen"), updated_at=bindparam("updated"), title=bindparam("t")),
+        .values(last_seen_at=bindparam("seen"), updated_at=bindparam("updated"),
+                changed_at=case((or_(entries.c.title.is_distinct_from(bindparam("t")),
+                                     entries.c.summary.is_distinct_from(bindparam("sm"))), bindparam("seen")),
+                                else_=entries.c.changed_at),
+                title=bindparam("t"), summary=bindparam("sm")),
         resolved=update(entries).where(entries.c.id.in_(ids)).values(
             status=bindparam("new_status"), article_id=bindparam("aid"), page_fetch_id=bindparam("fid"),
             error_kind=None, error_detail=None, next_attempt_at=None, attempts=entries.c.attempts + 1),
@@ -93,12 +100,14 @@ def _stmt(s: Session) -> SimpleNamespace:
 
 # --- sources --------------------------------------------------------------------------------------
 
-def ensure_sources(engine: Engine, sources: Sequence[SourceConfig]) -> dict[str, int]:
+def ensure_sources(engine: Engine, sources: Sequence[SourceConfig], *,
+                   now: datetime | None = None) -> dict[str, int]:
     """Rows for the configured sources (created once, feed URL and language kept in step)."""
+    created = now or SYSTEM_CLOCK.now()
     with write_session(engine) as s:
         for src in sources:
             _run(s, insert_ignore(engine, Source).values(
-                name=src.name, feed_url=src.feed, language=src.language, created_at=utcnow(),
+                name=src.name, feed_url=src.feed, language=src.language, created_at=created,
                 error_count=0).on_conflict_do_nothing(index_elements=["name"]))
             _run(s, update(Source).where(Source.name == src.name)  # type: ignore[arg-type]
                       .values(feed_url=src.feed, language=src.language))
@@ -115,16 +124,17 @@ def get_source(session: Session, source_id: int) -> Source:
 
 # --- fetches and blobs ----------------------------------------------------------------------------
 
-def _put_blob(s: Session, body: bytes, sha256: str, packed: PackedBody | None) -> None:
+def _put_blob(s: Session, body: bytes, sha256: str, packed: PackedBody | None, now: datetime) -> None:
     # bytes packed by an extractor process are used only when they are of this very body
     if packed is None or packed.sha256 != sha256 or packed.size != len(body):
         packed = pack_body(body, sha256)
     _run(s, _stmt(s).blob, {"sha256": sha256, "size": packed.size, "compression": packed.compression,
-                            "data": packed.data, "created_at": utcnow()})
+                            "data": packed.data, "created_at": now})
 
 
 def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | None,
-                 source_id: int | None, keep_body: bool = True, packed: PackedBody | None = None) -> int | None:
+                 source_id: int | None, keep_body: bool = True, packed: PackedBody | None = None,
+                 now: datetime | None = None) -> int | None:
     """One ``fetches`` row per attempt; the last attempt holds the body's blob. Returns its id.
     ``packed``: the body as packed by an extractor process (ingest.precompute), if it was."""
     last_id: int | None = None
@@ -132,7 +142,7 @@ def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | No
         is_last = i == len(result.records) - 1
         blob = None
         if is_last and keep_body and result.ok and result.body and rec.sha256:
-            _put_blob(s, result.body, rec.sha256, packed)
+            _put_blob(s, result.body, rec.sha256, packed, now or rec.started_at)
             blob = rec.sha256
         last_id = _insert_fetch(s, rec, kind=kind, run_id=run_id, source_id=source_id, blob=blob)
     return last_id
@@ -145,7 +155,7 @@ def _insert_fetch(s: Session, rec: FetchRecord, *, kind: str, run_id: int | None
         redirects=list(rec.redirects), attempt=rec.attempt, status=rec.status, headers=rec.headers,
         n_bytes=rec.n_bytes, sha256=rec.sha256, blob_sha256=blob, started_at=rec.started_at,
         duration_ms=rec.duration_ms, error_kind=rec.error_kind.value if rec.error_kind else None,
-        error_detail=rec.error_detail)).scalar_one())
+        error_detail=rec.error_detail, meta_refresh=list(rec.meta_refresh) or None)).scalar_one())
 
 
 def read_blob(s: Session, sha256: str) -> bytes | None:
@@ -157,27 +167,56 @@ def read_blob(s: Session, sha256: str) -> bytes | None:
 
 # --- feed entries ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class EntriesWritten:
+    new: int  # entries inserted
+    unusable: int  # of them, without a usable link (failed from the start)
+    rejected: tuple[str, ...] = ()  # entries the database refused (isolated mode only): why
+
+
 def upsert_entries(s: Session, *, source_id: int, feed_url: str, feed_fetch_id: int | None,
-                   entries: Iterable[FeedEntry], run_id: int | None, now: datetime) -> tuple[int, int]:
+                   entries: Iterable[FeedEntry], run_id: int | None, now: datetime,
+                   isolate: bool = False) -> EntriesWritten:
     """Insert new feed entries as pending (or failed, when the link is unusable); refresh seen times of
-    known ones. Returns (new entries, new entries without a usable link)."""
+    known ones. ``isolate``: each entry in a SAVEPOINT of its own, and one the database refuses is
+    skipped and reported instead of failing the whole feed (the fallback when the plain write failed:
+    savepoints cost a round trip each, which the common case does not need)."""
     new = unusable = 0
-    st = _stmt(s)
+    rejected: list[str] = []
     for e in entries:
-        values: dict[str, Any] = dict(
-            source_id=source_id, entry_key=e.key, feed_url=feed_url, feed_fetch_id=feed_fetch_id, guid=e.guid,
-            link=e.link, link_error=e.link_error, title=e.title, summary=e.summary, authors=list(e.authors),
-            categories=list(e.categories), published_at=e.published, updated_at=e.updated, first_seen_at=now,
-            last_seen_at=now, run_id=run_id, attempts=0,
-            status="pending" if e.link else "failed",
-            error_kind=None if e.link else "unsupported_url", error_detail=e.link_error)
-        inserted = _run(s, st.entry, values).scalar()
-        if inserted is not None:
+        if not isolate:
+            inserted = _upsert_entry(s, e, source_id, feed_url, feed_fetch_id, run_id, now)
+        else:
+            try:
+                with s.begin_nested():
+                    inserted = _upsert_entry(s, e, source_id, feed_url, feed_fetch_id, run_id, now)
+            except DBAPIError as exc:
+                if is_lost_race(exc):
+                    raise
+                rejected.append(f"{e.key[:80]}: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0][:160]}")
+                continue
+        if inserted:
             new += 1
             unusable += e.link is None
-        else:
-            _run(s, st.sighted, {"sid": source_id, "key": e.key, "seen": now, "updated": e.updated, "t": e.title})
-    return new, unusable
+    return EntriesWritten(new, unusable, tuple(rejected))
+
+
+def _upsert_entry(s: Session, e: FeedEntry, source_id: int, feed_url: str, feed_fetch_id: int | None,
+                  run_id: int | None, now: datetime) -> bool:
+    """One entry: inserted (True), or a sighting of a known one (False)."""
+    st = _stmt(s)
+    values: dict[str, Any] = dict(
+        source_id=source_id, entry_key=e.key, feed_url=feed_url, feed_fetch_id=feed_fetch_id, guid=e.guid,
+        link=e.link, link_error=e.link_error, title=e.title, summary=e.summary, authors=list(e.authors),
+        categories=list(e.categories), published_at=e.published, updated_at=e.updated, first_seen_at=now,
+        last_seen_at=now, run_id=run_id, attempts=0,
+        status="pending" if e.link else "failed",
+        error_kind=None if e.link else "unsupported_url", error_detail=e.link_error)
+    inserted = _run(s, st.entry, values).scalar()
+    if inserted is None:
+        _run(s, st.sighted, {"sid": source_id, "key": e.key, "seen": now, "updated": e.updated, "t": e.title,
+                             "sm": e.summary})
+    return inserted is not None
 
 
 # --- page outcomes --------------------------------------------------------------------------------
@@ -188,20 +227,20 @@ class PageOutcome:
     link: str  # as listed
     fetch: FetchResult
     extraction: Extraction | ExtractionFailure | None  # None when the fetch failed
+    recheck_of: int | None = None  # the archived article this fetch re-checks (its entries stay archived)
 
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    status: str  # new | updated | duplicate | unchanged | failed
+    status: str  # new | updated | duplicate | unchanged | gone | failed
     article_id: int | None
     error_kind: str | None = None
     url: str = ""
 
 
-def _aliases(s: Session, urls: dict[str, str], article_id: int) -> None:
+def _aliases(s: Session, urls: dict[str, str], article_id: int, now: datetime) -> None:
     """Record URL variants (url -> kind) leading to an article; the first writer of a URL wins."""
     if urls:
-        now = utcnow()
         _run(s, _stmt(s).alias, [{"url": url, "article_id": article_id, "kind": kind, "created_at": now}
                                  for url, kind in urls.items()])
 
@@ -222,7 +261,9 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
                   next_attempt: Any, enricher: Any = None) -> StoredItem:
     """Store one fetched (or failed) page and resolve its entries. Call inside a SAVEPOINT."""
     fetch_id = record_fetch(s, o.fetch, kind="page", run_id=run_id, source_id=source_id,
-                            packed=o.extraction.packed if o.extraction is not None else None)
+                            packed=o.extraction.packed if o.extraction is not None else None, now=now)
+    if o.recheck_of is not None and (done := _recheck_outcome(s, o, fetch_id, run_id=run_id, now=now)):
+        return done
     if not o.fetch.ok or o.extraction is None or isinstance(o.extraction, ExtractionFailure):
         if isinstance(o.extraction, ExtractionFailure):
             kind, detail = o.extraction.kind.value, o.extraction.detail
@@ -258,16 +299,78 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
             article_id, status = _insert_article(s, ex, canonical, final_url, text_sha, fetch_id, blob,
                                                  source_id, run_id, now, best_published(ex.published, feed_date))
     _aliases(s, {url: "canonical" if url == canonical and status == "new" else
-                 "duplicate" if status == "duplicate" else "fetched" for url in sorted(variants)}, article_id)
-    add_tags(s, article_id, [c for _, cats in listed for c in cats or ()], "feed")
+                 "duplicate" if status == "duplicate" else "fetched" for url in sorted(variants)}, article_id, now)
+    add_tags(s, article_id, [c for _, cats in listed for c in cats or ()], "feed", now=now)
     if status in ("new", "updated"):
-        add_tags(s, article_id, [*ex.categories, *ex.tags], "page")
+        add_tags(s, article_id, [*ex.categories, *ex.tags], "page", now=now)
         # versions, story cluster, rule tags (issue 3)
         enrich.after_store(s, enricher or enrich.Enricher(), article_id, status, source_id=source_id,
                            fetch_id=fetch_id, run_id=run_id, now=now, entry_ids=o.entry_ids, facts=ex.facts)
     _run(s, st.resolved, {"ids": list(o.entry_ids), "new_status": "duplicate" if status == "duplicate" else "archived",
                           "aid": article_id, "fid": fetch_id})
     return StoredItem(status, article_id, None, o.link)
+
+
+def _recheck_outcome(s: Session, o: PageOutcome, fetch_id: int | None, *, run_id: int | None,
+                     now: datetime) -> StoredItem | None:
+    """What a re-check of an archived article found, unless it is a full page to store as usual (None).
+    A re-check never fails the article's entries: the article was archived and stays so. A page gone
+    (404/410) is an event of the article's history, and it is watched for its return."""
+    article_id = o.recheck_of
+    assert article_id is not None
+    if o.fetch.ok and o.fetch.not_modified:
+        events.page_live(s, article_id, status=304, url=o.link, now=now, fetch_id=fetch_id, run_id=run_id)
+        return StoredItem("unchanged", article_id, None, o.link)
+    if not o.fetch.ok:
+        kind = o.fetch.error.kind.value if o.fetch.error else ErrorKind.INTERNAL.value
+        if kind == ErrorKind.HTTP_4XX.value and o.fetch.status in events.GONE_STATUSES:
+            news = events.page_gone(s, article_id, status=o.fetch.status, url=o.link, now=now, fetch_id=fetch_id,
+                                    run_id=run_id)
+            revisions.keep_watching(s, article_id, now)
+            return StoredItem("gone" if news else "unchanged", article_id, None, o.link)
+        return StoredItem("failed", article_id, kind, o.link)
+    if o.extraction is None or isinstance(o.extraction, ExtractionFailure):
+        kind = o.extraction.kind.value if o.extraction is not None else ErrorKind.INTERNAL.value
+        return StoredItem("failed", article_id, kind, o.link)
+    events.page_live(s, article_id, status=o.fetch.status or 200, url=o.link, now=now, fetch_id=fetch_id,
+                     run_id=run_id)
+    return None
+
+
+# --- failures that are not a page's -----------------------------------------------------------------
+
+def record_source_failure(engine: Engine, source_id: int, *, kind: str, detail: str, now: datetime,
+                          next_poll: Callable[[int], datetime]) -> None:
+    """A poll of this source failed outside the feed fetch (an unexpected error in parsing, planning or
+    storing): it lands on the source's row like a failed fetch would, with a back-off
+    (``next_poll(consecutive failures)``), so ``ingest sources`` never shows such a source as healthy or
+    never polled."""
+    def write() -> None:
+        with write_session(engine) as s:
+            errors = int(_run(s, select(Source.error_count).where(Source.id == source_id)).scalar() or 0) + 1
+            _run(s, update(Source).where(Source.id == source_id).values(  # type: ignore[arg-type]
+                last_polled_at=now, last_status="error", error_kind=kind, error_detail=detail[:2000],
+                error_count=errors, next_poll_at=next_poll(errors),
+                failing_since=case((Source.failing_since.is_(None), now), else_=Source.failing_since)))  # type: ignore[union-attr]
+
+    retry_lost_races(write)
+
+
+def fail_entries(engine: Engine, entry_ids: Sequence[int], *, kind: str, detail: str, now: datetime,
+                 next_attempt: Any) -> None:
+    """Entries whose pages could not be stored (an unexpected error in the batch): failed with their kind
+    and a retry time, never left ``pending`` without a word. Entries already archived are not touched."""
+    if not entry_ids:
+        return
+
+    def write() -> None:
+        with write_session(engine) as s:
+            attempts = _bump_attempts(s, entry_ids)
+            _run(s, update(Entry).where(Entry.id.in_(entry_ids), Entry.status.in_(("pending", "failed"))).values(  # type: ignore[union-attr]
+                status="failed", error_kind=kind, error_detail=detail[:2000],
+                next_attempt_at=next_attempt(kind, attempts, now)))
+
+    retry_lost_races(write)
 
 
 def tag_slug(label: str) -> str:
@@ -277,8 +380,8 @@ def tag_slug(label: str) -> str:
 
 
 def add_tags(s: Session, article_id: int, labels: Iterable[str], origin: str, *,
-             rule_version: str | None = None, score: float | None = None) -> None:
-    now = utcnow()
+             rule_version: str | None = None, score: float | None = None, now: datetime | None = None) -> None:
+    now = now or SYSTEM_CLOCK.now()
     rows = {tag_slug(label): label.strip()[:500] for label in labels}
     rows.pop("", None)
     if rows:  # one multi-row statement: this runs for every stored page
@@ -386,21 +489,23 @@ def parse_date(value: str | None) -> datetime | None:
 
 def store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: int | None, source_id: int,
                    next_attempt: Any, robots: Sequence[FetchResult] = (),
-                   enricher: Any = None) -> list[StoredItem]:
+                   enricher: Any = None, now: datetime | None = None) -> list[StoredItem]:
     """One transaction for a batch; a SAVEPOINT per item so one failure loses only that item.
     ``robots``: the robots.txt fetches made for this batch, recorded with it. A transaction aborted to
     break a deadlock with a concurrent run is run again (store/retry.py)."""
+    when = now or SYSTEM_CLOCK.now()
     return retry_lost_races(lambda: _store_outcomes(engine, outcomes, run_id=run_id, source_id=source_id,
-                                                     next_attempt=next_attempt, robots=robots, enricher=enricher))
+                                                     next_attempt=next_attempt, robots=robots, enricher=enricher,
+                                                     now=when))
 
 
 def _store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: int | None, source_id: int,
-                    next_attempt: Any, robots: Sequence[FetchResult], enricher: Any) -> list[StoredItem]:
+                    next_attempt: Any, robots: Sequence[FetchResult], enricher: Any,
+                    now: datetime) -> list[StoredItem]:
     results: list[StoredItem] = []
-    now = utcnow()
     with write_session(engine) as s:
         for r in robots:
-            record_fetch(s, r, kind="robots", run_id=run_id, source_id=None)
+            record_fetch(s, r, kind="robots", run_id=run_id, source_id=None, now=now)
         for o in outcomes:
             try:
                 with s.begin_nested():

@@ -81,8 +81,10 @@ def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *,
         clusters.resign_article(s, article_id, text=text, params=enricher.params, facts=facts)
     if enricher.taxonomy is not None:
         tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text,
-                                 tags=facts.rule_tags_for(enricher.taxonomy) if facts is not None else None)
+                                 tags=facts.rule_tags_for(enricher.taxonomy) if facts is not None else None,
+                                 now=now)
     if enricher.keyphrases is not None:
         top, max_words = enricher.keyphrases
         tagstore.apply_keyphrases(s, article_id, text, language, top=top, max_words=max_words,
-                                  phrases=facts.keyphrases_for(top, max_words, language) if facts else None)
+                                  phrases=facts.keyphrases_for(top, max_words, language) if facts else None,
+                                  now=now)

@@ -27,7 +27,8 @@ from sqlalchemy import Engine, bindparam, select, update
 
 from ingest.leases import holder_is_dead
 from ingest.store.db import insert_ignore, write_session, write_transaction
-from ingest.store.models import HostSlot, utcnow
+from ingest.store.models import HostSlot  # spacing is real seconds (ingest/clock.py)
+from ingest.store.models import utcnow as real_now
 
 LEASE = timedelta(minutes=5)  # default; the pipeline passes the fetch timeout plus LEASE_MARGIN
 LEASE_MARGIN = timedelta(seconds=30)
@@ -66,7 +67,7 @@ class HostSlots:
 
     def _try_acquire(self, host: str, owner: str) -> tuple[int, datetime] | None:
         """(slot, reserved start time), or None when every slot is busy."""
-        now = utcnow()
+        now = real_now()
         with write_transaction(self._engine) as conn:
             rows = conn.execute(_SLOTS, {"h": host}).all()
             free = [r for r in rows if r.slot < self._per_host and
@@ -93,7 +94,7 @@ class HostSlots:
             self._sleep(random.uniform(WAIT_STEP_S / 2, WAIT_STEP_S))
         slot, start = got
         try:
-            wait = (start - utcnow()).total_seconds()  # measured after the commit: never start early
+            wait = (start - real_now()).total_seconds()  # measured after the commit: never start early
             if wait > 0:
                 self._sleep(wait)
             yield start

@@ -71,7 +71,7 @@ class Run(SQLModel, table=True):
     __tablename__ = "runs"
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # poll | backfill | reprocess
-    status: str = Field(default="running", max_length=16)  # running | completed | failed | abandoned
+    status: str = Field(default="running", max_length=16)  # running|completed|failed|interrupted|abandoned
     started_at: datetime = _dt(nullable=False)
     finished_at: datetime | None = _dt()
     ingest_version: str = Field(max_length=64)
@@ -114,6 +114,10 @@ class Source(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=128)
     lease_expires_at: datetime | None = _dt()
     poll_interval_s: int | None = None
+    # conditional GET health (migration 0005): when a feed body last arrived (a 200, not a 304), and
+    # since when its validators are known to lie (a 304 or an unchanged ETag for a changed body)
+    last_body_at: datetime | None = _dt()
+    validators_unreliable_since: datetime | None = _dt()
 
 
 class Blob(SQLModel, table=True):
@@ -149,6 +153,8 @@ class Fetch(SQLModel, table=True):
     duration_ms: int = 0
     error_kind: str | None = Field(default=None, max_length=32, index=True)
     error_detail: str | None = _text()
+    # the URLs reached through <meta http-equiv="refresh"> (migration 0005), also in ``redirects``
+    meta_refresh: list[str] | None = _json()
 
 
 class Article(SQLModel, table=True):
@@ -228,6 +234,9 @@ class Entry(SQLModel, table=True):
     error_detail: str | None = _text()
     attempts: int = 0
     next_attempt_at: datetime | None = _dt()
+    # when the feed last changed the item's title or summary (migration 0005): a real change of the
+    # listing, unlike a bumped <updated> date, makes the article due for a re-check
+    changed_at: datetime | None = _dt()
 
 
 class UrlAlias(SQLModel, table=True):
@@ -329,6 +338,26 @@ class ArticleState(SQLModel, table=True):
     next_check_at: datetime | None = _dt(index=True)
     signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     cluster_id: int | None = Field(default=None, index=True)
+    # the page is gone (404/410 on a re-check) since this time, with this status (migration 0005)
+    gone_since: datetime | None = _dt()
+    gone_status: int | None = None
+
+
+class ArticleEvent(SQLModel, table=True):
+    """What happened to a published page after it was archived: it disappeared (``gone``, with the HTTP
+    status: a 404 that later turns 410 is a second event) or came back (``restored``). The archived
+    article is kept either way; researchers study removals."""
+
+    __tablename__ = "article_events"
+    __table_args__ = (Index("ix_article_events_article", "article_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id")
+    kind: str = Field(max_length=16)  # gone | restored
+    at: datetime = _dt(nullable=False)
+    http_status: int | None = None
+    url: str = Field(sa_column=Column(Text, nullable=False))  # the URL re-checked
+    fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    run_id: int | None = Field(default=None, foreign_key="runs.id")
 
 
 class LshBand(SQLModel, table=True):

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from ingest.decide import source_state
+from ingest.store import events
 from ingest.store.models import (
     Article,
     ArticleState,
@@ -31,7 +32,7 @@ ITEMS_PER_DAY_WINDOW = timedelta(days=7)
 
 EXPORT_FIELDS = ("id", "url", "canonical_url", "source", "feed_urls", "title", "authors", "published_at",
                  "language", "text", "tags", "content_sha256", "fetched_at", "extractor", "extractor_version",
-                 "version")
+                 "version", "gone_since", "gone_status", "events")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -74,6 +75,8 @@ def article_records(s: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
         Extraction.id.in_([a.current_extraction_id for a in rows.values() if a.current_extraction_id]))).all()}  # type: ignore[union-attr]
     latest = dict(s.execute(select(ArticleState.article_id, ArticleState.version).where(
         ArticleState.article_id.in_(ids))).all())  # type: ignore[attr-defined]
+    gone = events.gone_since(s, list(ids))
+    page_events = events.events_of(s, list(ids))
     out = []
     for article_id in ids:
         a = rows.get(article_id)
@@ -87,6 +90,9 @@ def article_records(s: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
             "tags": sorted(set(tags.get(a.id, []))), "content_sha256": a.content_sha256,
             "fetched_at": iso(a.fetched_at), "extractor": extractor, "extractor_version": version,
             "first_seen_at": iso(a.first_seen_at), "sitename": a.sitename, "version": latest.get(a.id, 1),
+            "gone_since": iso(gone[a.id][0]) if a.id in gone else None,
+            "gone_status": gone[a.id][1] if a.id in gone else None,
+            "events": page_events.get(a.id, []),
         })
     return out
 
@@ -110,7 +116,7 @@ def _fetch_dict(f: Fetch | None) -> dict[str, Any] | None:
             "attempt": f.attempt, "status": f.status, "bytes": f.n_bytes, "sha256": f.sha256,
             "raw_bytes_kept": f.blob_sha256 is not None, "started_at": iso(f.started_at),
             "duration_ms": f.duration_ms, "error_kind": f.error_kind, "error_detail": f.error_detail,
-            "headers": f.headers or {}, "run_id": f.run_id}
+            "headers": f.headers or {}, "run_id": f.run_id, "meta_refresh": f.meta_refresh or []}
 
 
 def _run_dict(r: Run | None) -> dict[str, Any] | None:
@@ -191,17 +197,19 @@ def failed_entries(s: Session, url: str) -> list[dict[str, Any]]:
     return [_entry_dict(s, e, sources) for e in rows]
 
 
-def sources_status(s: Session) -> list[dict[str, Any]]:
+def sources_status(s: Session, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per source: its state (never shown healthy when its last poll failed), errors, counts."""
     articles = dict(s.execute(select(Entry.source_id, func.count(func.distinct(Entry.article_id)))
                               .group_by(Entry.source_id)).all())
     failed = dict(s.execute(select(Entry.source_id, func.count()).where(Entry.status == "failed")
                             .group_by(Entry.source_id)).all())
-    since = datetime.now(UTC) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
+    since = (now or datetime.now(UTC)) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
     recent = dict(s.execute(select(Entry.source_id, func.count()).where(Entry.first_seen_at >= since)
                             .group_by(Entry.source_id)).all())
     out = []
     for src in s.execute(select(Source).order_by(Source.name)).scalars():
-        state = source_state(src.last_polled_at, src.error_count, src.failing_since, src.next_poll_at)
+        state = source_state(src.last_polled_at, src.error_count, src.failing_since, src.next_poll_at,
+                             src.last_status)
         out.append({"source": src.name, "feed_url": src.feed_url, "state": state,
                     "last_polled_at": iso(src.last_polled_at), "last_status": src.last_status,
                     "last_success_at": iso(src.last_success_at), "error_kind": src.error_kind,
@@ -209,7 +217,9 @@ def sources_status(s: Session) -> list[dict[str, Any]]:
                     "articles": articles.get(src.id, 0), "failed_items": failed.get(src.id, 0),
                     "next_poll_at": iso(src.next_poll_at), "feed_warning": src.feed_warning,
                     "items_per_day": round(recent.get(src.id, 0) / ITEMS_PER_DAY_WINDOW.days, 1),
-                    "poll_interval_s": src.poll_interval_s, "lease_owner": src.lease_owner})
+                    "poll_interval_s": src.poll_interval_s, "lease_owner": src.lease_owner,
+                    "failing": src.last_status == "error" or src.error_count > 0,
+                    "validators_unreliable_since": iso(src.validators_unreliable_since)})
     return out
 
 

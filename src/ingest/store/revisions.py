@@ -6,8 +6,11 @@ and digits changed (:func:`ingest.neardup.revision_key`): whitespace, punctuatio
 not revisions, and an identical text never is.
 
 Re-checks: each article is re-fetched on the schedule of :func:`ingest.decide.next_revision_check`
-(1 h, 6 h, 1 day, 3 days after first seen), and whenever a feed lists it again with an ``updated``
-date newer than its last check. :func:`due_rechecks` is the indexed query the poll uses.
+(1 h, 6 h, 1 day, 3, 7 and 30 days after first seen), and when a feed changed the item's title or
+summary since the last check. Re-checks are conditional GETs (the validators of the page's last full
+response), so an unchanged page costs a 304. A page that is gone (404/410) stays archived and is
+recorded as such (store/events.py), and is watched on the slow schedule after the regular one ends.
+:func:`due_rechecks` is the indexed query the poll uses.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlmodel import Session
 
 from ingest import decide
 from ingest.neardup import revision_key
-from ingest.store.models import Article, ArticleState, ArticleVersion, Entry
+from ingest.store.models import Article, ArticleState, ArticleVersion, Entry, Fetch
 
 
 def _run(s: Session, statement: Any, params: Any = None) -> Any:
@@ -84,43 +87,73 @@ class Recheck:
     article_id: int
     entry_ids: tuple[int, ...]
     link: str
+    etag: str | None = None  # validators of the page's last full response: a 304 if unchanged
+    last_modified: str | None = None
 
 
 def due_rechecks(s: Session, source_id: int, now: datetime, *, limit: int = 500) -> list[Recheck]:
-    """Articles of this source due for a revision re-check (schedule, or re-listed with a newer
-    ``updated`` date); advances their schedule, so each is queued once per due time."""
-    by_schedule = select(ArticleState.article_id).join(Article, Article.id == ArticleState.article_id).where(
-        ArticleState.next_check_at <= now, Article.source_id == source_id).limit(limit)  # type: ignore[operator]
-    relisted = select(Entry.article_id).join(ArticleState, ArticleState.article_id == Entry.article_id).join(
-        Article, Article.id == Entry.article_id).where(
-        Entry.source_id == source_id, Entry.status == "archived", Entry.updated_at.is_not(None),  # type: ignore[union-attr]
-        Entry.updated_at > func.coalesce(ArticleState.listed_updated_at, Article.first_seen_at)).limit(limit)
+    """Articles of this source due for a revision re-check: by the schedule, or because a feed changed
+    the item's listing (its title or summary) since the last check (at most once per
+    ``decide.RELIST_MIN_GAP``: a feed that rewrites its items on every poll must not make every poll
+    re-fetch every page). A bumped ``<updated>`` date alone is not a reason: feeds bump it on every
+    build. Advances each article's schedule, so each is queued once per due time."""
+    state, article, entry = ArticleState.__table__, Article.__table__, Entry.__table__  # type: ignore[attr-defined]
+    by_schedule = select(state.c.article_id).join(article, article.c.id == state.c.article_id).where(
+        state.c.next_check_at <= now, article.c.source_id == source_id).limit(limit)
+    relisted = select(entry.c.article_id).join(state, state.c.article_id == entry.c.article_id).join(
+        article, article.c.id == entry.c.article_id).where(
+        entry.c.source_id == source_id, entry.c.status == "archived", entry.c.changed_at.is_not(None),
+        entry.c.changed_at > func.coalesce(state.c.checked_at, article.c.fetched_at),
+        or_(state.c.checked_at.is_(None), state.c.checked_at <= now - decide.RELIST_MIN_GAP)).limit(limit)
     ids = sorted(set(_run(s, by_schedule).scalars()) | set(_run(s, relisted).scalars()))
     if not ids:
         return []
-    out: list[Recheck] = []
     entries: dict[int, list[tuple[int, str]]] = {}
-    for entry_id, article_id, link in _run(s, select(Entry.id, Entry.article_id, Entry.link).where(
-            Entry.article_id.in_(ids), Entry.source_id == source_id,  # type: ignore[union-attr]
-            Entry.link.is_not(None)).order_by(Entry.id)):  # type: ignore[union-attr]
+    for entry_id, article_id, link in _run(s, select(entry.c.id, entry.c.article_id, entry.c.link).where(
+            entry.c.article_id.in_(ids), entry.c.source_id == source_id,
+            entry.c.link.is_not(None)).order_by(entry.c.id)):
         entries.setdefault(article_id, []).append((entry_id, link))
-    states = dict(_run(s, select(ArticleState.article_id, ArticleState.checks).where(
-        ArticleState.article_id.in_(ids))).all())  # type: ignore[attr-defined]
-    listed = dict(_run(s, select(Entry.article_id, func.max(Entry.updated_at)).where(
-        Entry.article_id.in_(ids)).group_by(Entry.article_id)).all())  # type: ignore[union-attr]
-    firsts = dict(_run(s, select(Article.id, Article.first_seen_at).where(Article.id.in_(ids))).all())  # type: ignore[union-attr]
+    states = {r.article_id: r for r in _run(s, select(state.c.article_id, state.c.checks, state.c.gone_since)
+                                            .where(state.c.article_id.in_(ids)))}
+    newest_listed = dict(_run(s, select(entry.c.article_id, func.max(entry.c.updated_at)).where(
+        entry.c.article_id.in_(ids)).group_by(entry.c.article_id)).all())
+    firsts = dict(_run(s, select(article.c.id, article.c.first_seen_at).where(article.c.id.in_(ids))).all())
+    out: list[Recheck] = []
     for article_id in ids:
-        checks, first = states.get(article_id, 0), firsts[article_id]
+        row = states.get(article_id)
+        checks, first = (row.checks if row else 0), firsts[article_id]
         # one re-fetch covers every check whose time has passed
         while (due := decide.next_revision_check(first, checks)) is not None and due <= now:
             checks += 1
         nxt = decide.next_revision_check(first, checks)
-        _run(s, update(ArticleState).where(ArticleState.article_id == article_id).values(  # type: ignore[arg-type]
-            checks=checks, checked_at=now, next_check_at=nxt, listed_updated_at=listed.get(article_id)))
-        listed = entries.get(article_id)
-        if listed:
-            out.append(Recheck(article_id, tuple(e for e, _ in listed), listed[0][1]))
+        if nxt is None and row is not None and row.gone_since is not None:
+            nxt = now + decide.GONE_RECHECK  # a removed page is watched on the slow schedule, for its return
+        _run(s, update(state).where(state.c.article_id == article_id).values(
+            checks=checks, checked_at=now, next_check_at=nxt, listed_updated_at=newest_listed.get(article_id)))
+        listed_by = entries.get(article_id)
+        if listed_by:
+            link = listed_by[0][1]
+            etag, last_modified = _validators(s, link)
+            out.append(Recheck(article_id, tuple(e for e, _ in listed_by), link, etag, last_modified))
     return out
+
+
+def keep_watching(s: Session, article_id: int, now: datetime) -> None:
+    """A page found gone after its schedule ended is checked again on the slow schedule."""
+    state = ArticleState.__table__  # type: ignore[attr-defined]
+    _run(s, update(state).where(state.c.article_id == article_id, state.c.next_check_at.is_(None))
+         .values(next_check_at=now + decide.GONE_RECHECK))
+
+
+def _validators(s: Session, url: str) -> tuple[str | None, str | None]:
+    """ETag and Last-Modified of the last full (200) response for this page URL."""
+    fetches = Fetch.__table__  # type: ignore[attr-defined]
+    headers = _run(s, select(fetches.c.headers).where(
+        fetches.c.url == url, fetches.c.kind == "page", fetches.c.status == 200, fetches.c.error_kind.is_(None))
+        .order_by(fetches.c.id.desc()).limit(1)).scalar()
+    if not headers:
+        return None, None
+    return headers.get("etag"), headers.get("last-modified")
 
 
 def versions(s: Session, article_id: int) -> list[dict[str, Any]]:

@@ -10,14 +10,16 @@ tags (origins ``feed`` / ``page``) are facts about the sources and are kept.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlmodel import Session
 
+from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.keyphrases import Keyphrase, extract_keyphrases
 from ingest.store.db import write_session
-from ingest.store.models import Article, ArticleTag, utcnow
+from ingest.store.models import Article, ArticleTag
 from ingest.tagging import RuleTag, Taxonomy
 
 RULE = "rule"
@@ -33,7 +35,7 @@ def _rows(article_id: int, tags: list[RuleTag], version: str, now: Any) -> list[
 
 
 def apply_rule_tags(s: Session, tax: Taxonomy, article_id: int, title: str | None, text: str, *,
-                    tags: list[RuleTag] | None = None) -> list[str]:
+                    tags: list[RuleTag] | None = None, now: datetime | None = None) -> list[str]:
     """Replace one article's rule tags; returns the tags. ``tags``: ``tax.tag(title, text)`` when
     computed already (ingest.precompute)."""
     if tags is None:
@@ -41,7 +43,7 @@ def apply_rule_tags(s: Session, tax: Taxonomy, article_id: int, title: str | Non
     conn = s.connection()
     conn.execute(_DELETE_RULE_TAGS, {"aid": article_id})
     if tags:
-        conn.execute(insert(ArticleTag), _rows(article_id, tags, tax.version, utcnow()))
+        conn.execute(insert(ArticleTag), _rows(article_id, tags, tax.version, now or SYSTEM_CLOCK.now()))
     return [t.tag for t in tags]
 
 
@@ -58,7 +60,8 @@ def keyphrase_version(top: int, max_words: int) -> str:
 
 
 def apply_keyphrases(s: Session, article_id: int, text: str, language: str | None, *, top: int,
-                     max_words: int, phrases: list[Keyphrase] | None = None) -> list[str]:
+                     max_words: int, phrases: list[Keyphrase] | None = None,
+                     now: datetime | None = None) -> list[str]:
     """Replace one article's key phrase tags (``keyword:…``, origin ``keyphrase``); returns the tags.
     ``phrases``: already computed (in the extractor processes) with these settings for this text."""
     if phrases is None:
@@ -68,12 +71,12 @@ def apply_keyphrases(s: Session, article_id: int, text: str, language: str | Non
                                           ArticleTag.origin == KEYPHRASE))  # type: ignore[arg-type]
     if phrases:
         conn.execute(insert(ArticleTag), _keyphrase_rows(article_id, phrases, keyphrase_version(top, max_words),
-                                                         utcnow()))
+                                                         now or SYSTEM_CLOCK.now()))
     return [k.tag for k in phrases]
 
 
 def retag(engine: Engine, tax: Taxonomy | None, *, chunk: int = 1000,
-          keyphrases: tuple[int, int] | None = None) -> dict[str, Any]:
+          keyphrases: tuple[int, int] | None = None, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
     """Re-apply the taxonomy (when given) to every archived article, and recompute key phrases when
     ``keyphrases`` is (top, max_words); no network. Idempotent: a second run writes the same rows. One
     transaction per chunk, keyset-paginated by article id."""
@@ -92,7 +95,7 @@ def retag(engine: Engine, tax: Taxonomy | None, *, chunk: int = 1000,
             ids = [r[0] for r in batch]
             conn.execute(delete(ArticleTag).where(ArticleTag.article_id.in_(ids),  # type: ignore[attr-defined]
                                                   ArticleTag.origin.in_(origins)))  # type: ignore[attr-defined]
-            now = utcnow()
+            now = clock.now()
             new_rows: list[dict[str, Any]] = []
             for article_id, title, text, language in batch:
                 if tax is not None:
