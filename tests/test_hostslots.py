@@ -53,3 +53,32 @@ def test_a_dead_holders_slot_is_taken_when_its_lease_runs_out(database_url: str)
         s.execute(update(HostSlot).values(owner="dead:1", expires_at=utcnow() - timedelta(seconds=1)))
     with b.slot("h.example"), read_session(engine) as s:
         assert s.execute(select(HostSlot.owner)).scalar_one().startswith("alive:")
+
+
+def test_a_reservation_made_after_waiting_for_the_lock_is_not_in_the_past(database_url: str) -> None:
+    """Found by the soak: the start time was read before the host's rows were locked, so a request that
+    waited for the lock (other writers of the archive) reserved a start already past, and the next
+    request, spaced from that, started less than the delay after this one really did."""
+    from ingest.store.db import write_transaction
+    from ingest.store.hostslots import _SLOTS
+
+    open_archive(database_url).dispose()
+    user = HostSlots(open_engine(database_url), "waiter", per_host=2, delay_s=0.0)
+    user._ensure("locked.example")
+    holder = open_engine(database_url)
+    locked, released = threading.Event(), []
+
+    def hold() -> None:
+        with write_transaction(holder) as conn:
+            conn.execute(_SLOTS, {"h": "locked.example"}).all()
+            locked.set()
+            time.sleep(0.3)
+            released.append(utcnow())
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait(10)
+    with user.slot("locked.example") as reserved:
+        pass
+    thread.join(10)
+    assert reserved >= released[0]

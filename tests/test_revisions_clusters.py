@@ -56,9 +56,9 @@ def test_versions_only_for_real_changes(db) -> None:
     sid, ids = setup_source(db, entries=[entry("g1", "https://example.org/a")])
     first = put(db, sid, ids["g1"], "https://example.org/a", STORY, "Old headline")
     assert first.status == "new"
-    assert put(db, sid, ids["g1"], "https://example.org/a", STORY).status == "unchanged"
+    assert put(db, sid, ids["g1"], "https://example.org/a", STORY, "Old headline").status == "unchanged"
     punct = STORY.replace(",", "").replace("'", "’").replace("  ", " ") + " ."
-    assert put(db, sid, ids["g1"], "https://example.org/a", punct).status == "unchanged"
+    assert put(db, sid, ids["g1"], "https://example.org/a", punct, "Old headline.").status == "unchanged"
     edited = STORY.replace("too early", "much too early") + "\nUpdate: Seoul declined to comment."
     assert put(db, sid, ids["g1"], "https://example.org/a", edited, "New headline").status == "updated"
     with read_session(db) as s:

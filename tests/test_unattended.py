@@ -26,7 +26,7 @@ from ingest.config import Config, parse_config
 from ingest.poll import poll
 from ingest.store import archive
 from ingest.store.db import open_archive, read_session
-from ingest.store.models import Article, ArticleEvent, ArticleState, Entry, Fetch, Source
+from ingest.store.models import Article, ArticleEvent, ArticleState, ArticleVersion, Entry, Fetch, Source
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 FETCH = {"timeout_s": 5.0, "retries": 0, "per_host_delay_s": 0, "per_host_concurrency": 4,
@@ -346,3 +346,52 @@ def test_meta_refresh_stubs_and_stray_nul_bytes_are_archived(
     assert urls == {desk.site.url("/news?id=target"), desk.site.url(nul)}
     assert fetch.redirects == [desk.site.url("/news?id=target")] == fetch.meta_refresh
     assert all("\x00" not in t for t in texts)
+
+
+def test_a_headline_edit_alone_is_a_version(desk: NewsDesk, sqlite_url: str,
+                                            run_poll: Callable[..., dict[str, Any]]) -> None:
+    """Found by the soak: a re-check that found only the headline changed said "unchanged" (revisions
+    were keyed on the text alone), so headline edits were never archived."""
+    path = desk.publish("h")
+    body = "<p>" + "A paragraph that stays exactly the same through every edit of the headline. " * 6 + "</p>"
+
+    def page(title: str) -> bytes:
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+                f"<article><h2>{title}</h2>{body}</article></body></html>").encode()
+
+    desk.pages[path] = (200, page("Minister resigns"))
+    engine = open_archive(sqlite_url)
+    cfg, clock = config_for(desk.site.url("/feed.xml")), ManualClock(T0)
+    run_poll(cfg, engine, clock)
+    desk.pages[path] = (200, page("Minister resigns after vote"))
+    clock.set(T0 + timedelta(minutes=61))
+    assert run_poll(cfg, engine, clock)["totals"]["updated"] == 1
+    desk.pages[path] = (200, page("Minister resigns after vote!"))  # punctuation only: not a revision
+    clock.set(T0 + timedelta(hours=6, minutes=1))
+    assert run_poll(cfg, engine, clock)["totals"].get("updated", 0) == 0
+    with read_session(engine) as s:
+        titles = s.execute(select(ArticleVersion.title).order_by(ArticleVersion.version)).scalars().all()
+    assert titles == ["Minister resigns", "Minister resigns after vote"]
+
+
+def test_robots_txt_is_reused_for_a_day_across_runs(desk: NewsDesk, sqlite_url: str,
+                                                     run_poll: Callable[..., dict[str, Any]]) -> None:
+    """Each run fetched robots.txt again, every fifteen minutes per host; RFC 9309 lets a crawler keep
+    it up to 24 hours. An unreachable answer is not kept: the next run asks again."""
+    desk.site.robots = (200, "User-agent: *\nDisallow: /private/\n")
+    engine = open_archive(sqlite_url)
+    cfg, clock = config_for(desk.site.url("/feed.xml"), respect_robots=True), ManualClock(T0)
+    for minutes in (0, 15, 30):
+        clock.set(T0 + timedelta(minutes=minutes))
+        desk.publish(f"r{minutes}")
+        run_poll(cfg, engine, clock)
+    assert desk.site.hits("/robots.txt") == 1
+    assert entries(engine) == {f"urn:r{m}": ("archived", None) for m in (0, 15, 30)}
+    clock.set(T0 + timedelta(hours=25))
+    desk.site.robots = (503, "")
+    desk.publish("late")
+    run_poll(cfg, engine, clock)
+    clock.set(T0 + timedelta(hours=25, minutes=15))
+    desk.publish("later")
+    run_poll(cfg, engine, clock)
+    assert desk.site.hits("/robots.txt") == 3  # a day later; and again after the 503

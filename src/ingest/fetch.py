@@ -198,14 +198,16 @@ class Fetcher:
     ``sleep`` receives every wait (backoff, Retry-After, per-host spacing); ``clock`` gives the times
     written on fetch records and the "now" an HTTP-date Retry-After is counted from; once ``cancel`` is
     set, a request that has not been sent raises :class:`FetchCancelled` instead (a stopping run does
-    not wait for a queue of requests behind per-host limits).
+    not wait for a queue of requests behind per-host limits); ``recall_robots`` returns a robots.txt
+    fetched recently (from the archive) or None (ingest/robots.py).
     """
 
     def __init__(self, settings: FetchSettings, *, resolver: Resolver | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  allowed_addresses: Collection[str] = (),
                  shared_slots: Callable[[str], contextlib.AbstractContextManager[object]] | None = None,
-                 clock: Clock = SYSTEM_CLOCK, cancel: threading.Event | None = None) -> None:
+                 clock: Clock = SYSTEM_CLOCK, cancel: threading.Event | None = None,
+                 recall_robots: Callable[[str], FetchResult | None] | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self._cancel = cancel
@@ -221,7 +223,7 @@ class Fetcher:
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
         self._politeness = Politeness(settings, sleep, shared_slots)
-        self._robots = RobotsCache(lambda u: self.fetch(u, kind="robots"), settings.user_agent)
+        self._robots = RobotsCache(lambda u: self.fetch(u, kind="robots"), settings.user_agent, recall_robots)
 
     def close(self) -> None:
         self._client.close()

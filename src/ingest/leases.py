@@ -21,7 +21,9 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
@@ -67,10 +69,16 @@ def _start_time(pid: int) -> int | None:
     return 0
 
 
+@functools.cache
+def _own_start_time(pid: int) -> int:
+    """This process's start time, read once per pid (a forked child has a pid of its own)."""
+    return _start_time(pid) or 0
+
+
 def new_owner(label: str = "run") -> str:
     """A lease owner id that says who holds it: host, pid (with its start time) and a random part."""
     pid = os.getpid()
-    return f"{label}:{_hostname()}:{pid}@{_start_time(pid) or 0}:{uuid.uuid4().hex[:12]}"
+    return f"{label}:{_hostname()}:{pid}@{_own_start_time(pid)}:{uuid.uuid4().hex[:12]}"
 
 
 def holder_is_dead(owner: str | None) -> bool:
@@ -89,24 +97,47 @@ def holder_is_dead(owner: str | None) -> bool:
 def acquire(engine: Engine, source_id: int, owner: str, duration: timedelta, *,
             now: datetime | None = None) -> bool:
     """Take (or renew) the source's lease until ``now + duration``; False when another live run holds it."""
+    return source_id in acquire_many(engine, [source_id], owner, duration, now=now)
+
+
+def acquire_many(engine: Engine, source_ids: Sequence[int], owner: str, duration: timedelta, *,
+                 now: datetime | None = None) -> set[int]:
+    """The sources among these whose lease this owner now holds: one transaction for all of them (a
+    scheduled run claims every due source at once), one conditional UPDATE per source in it."""
     now = now or SYSTEM_CLOCK.now()
+    taken: set[int] = set()
+    if not source_ids:
+        return taken
     with write_session(engine) as s:
-        result = s.execute(update(Source).where(
-            Source.id == source_id,
-            or_(Source.lease_owner.is_(None), Source.lease_expires_at.is_(None),  # type: ignore[union-attr]
-                Source.lease_expires_at < now, Source.lease_owner == owner),  # type: ignore[operator]
-        ).values(lease_owner=owner, lease_expires_at=now + duration))
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return True
-        holder = s.execute(select(Source.lease_owner).where(Source.id == source_id)).scalar_one_or_none()
-        if not holder_is_dead(holder):
-            return False
-        taken = s.execute(update(Source).where(Source.id == source_id, Source.lease_owner == holder)
-                          .values(lease_owner=owner, lease_expires_at=now + duration))
-        return taken.rowcount == 1  # type: ignore[attr-defined]
+        for source_id in source_ids:
+            if _take(s, source_id, owner, now + duration, now):
+                taken.add(source_id)
+    return taken
+
+
+def _take(s: Any, source_id: int, owner: str, until: datetime, now: datetime) -> bool:
+    result = s.execute(update(Source).where(
+        Source.id == source_id,
+        or_(Source.lease_owner.is_(None), Source.lease_expires_at.is_(None),  # type: ignore[union-attr]
+            Source.lease_expires_at < now, Source.lease_owner == owner),  # type: ignore[operator]
+    ).values(lease_owner=owner, lease_expires_at=until))
+    if result.rowcount == 1:
+        return True
+    holder = s.execute(select(Source.lease_owner).where(Source.id == source_id)).scalar_one_or_none()
+    if not holder_is_dead(holder):
+        return False
+    taken = s.execute(update(Source).where(Source.id == source_id, Source.lease_owner == holder)
+                      .values(lease_owner=owner, lease_expires_at=until))
+    return bool(taken.rowcount == 1)
 
 
 def release(engine: Engine, source_id: int, owner: str) -> None:
+    release_many(engine, [source_id], owner)
+
+
+def release_many(engine: Engine, source_ids: Sequence[int], owner: str) -> None:
+    if not source_ids:
+        return
     with write_session(engine) as s:
-        s.execute(update(Source).where(Source.id == source_id, Source.lease_owner == owner)
+        s.execute(update(Source).where(Source.id.in_(list(source_ids)), Source.lease_owner == owner)  # type: ignore[union-attr]
                   .values(lease_owner=None, lease_expires_at=None))

@@ -142,6 +142,12 @@ def title_key(title: str | None) -> str | None:
     return hashlib.sha256(core.encode()).hexdigest() if len(core) >= 8 else None
 
 
+def headline_core(title: str | None) -> str:
+    """A headline's letters and digits, case folded: two titles with the same core are one headline
+    (a changed dash or spacing is not a headline edit; a changed word is)."""
+    return "".join(_TOKEN.findall(normalize_text(title))) if title else ""
+
+
 def revision_key(text: str) -> str:
     """Hash of a text's letters and digits only: a re-fetch that changed only whitespace or
     punctuation has the same key, so it is not a revision."""

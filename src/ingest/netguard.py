@@ -20,6 +20,7 @@ trickles its body can hold a fetch past it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
 import socket
@@ -310,13 +311,20 @@ class _ResponseStream(httpx.SyncByteStream):
             close()
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: loading the CA bundle costs ~35 ms of CPU, which every
+    run (every fetcher) paid again; a context is safe to share between connections and threads."""
+    return httpx.create_ssl_context()
+
+
 class GuardedTransport(httpx.BaseTransport):
     """HTTP/1.1 over a connection pool whose every socket goes through :class:`GuardedBackend`."""
 
     def __init__(self, policy: AddressPolicy, *, resolver: Resolver | None = None,
                  max_connections: int = 16, ssl_context: ssl.SSLContext | None = None) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
+            ssl_context=ssl_context or default_ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,

@@ -33,7 +33,7 @@ from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError
 from ingest.extract import ExtractorPool, ExtractResult, PageInput
 from ingest.feeds import ParsedFeed, parse_feed
-from ingest.fetch import FetchCancelled, Fetcher, FetchResult
+from ingest.fetch import FetchCancelled, Fetcher, FetchResult, Resolver
 from ingest.store import archive, revisions
 from ingest.store.db import read_session, write_session
 from ingest.store.enrich import Enricher
@@ -101,11 +101,13 @@ class FeedStage:
 
 class PollContext:
     """The I/O handles one run shares: archive engine, HTTP fetcher, page threads, extractor processes,
-    and the run's clock (every "now" of the run comes from it) and random source (back-off jitter)."""
+    and the run's clock (every "now" of the run comes from it) and random source (back-off jitter).
+    ``resolver`` replaces DNS for the fetcher it builds (simulations map their host names)."""
 
     def __init__(self, config: Config, engine: Engine, run_id: int | None, *,
                  fetcher: Fetcher | None = None, extractor: ExtractorPool | None = None,
-                 clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None) -> None:
+                 clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None,
+                 resolver: Resolver | None = None) -> None:
         self.config = config
         self.engine = engine
         self.run_id = run_id
@@ -122,7 +124,8 @@ class PollContext:
         # next run (their entries stay pending); what is fetched is still extracted and stored
         self.stopping = threading.Event()
         shutdown.register(self.stopping)
-        self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot, clock=clock, cancel=self.stopping)
+        self.fetcher = fetcher or Fetcher(config.fetch, shared_slots=slots.slot, clock=clock, cancel=self.stopping,
+                                          resolver=resolver, recall_robots=self._recall_robots)
         self._own_fetcher = fetcher is None
         self.threads = ThreadPoolExecutor(max_workers=config.fetch.max_connections,
                                           thread_name_prefix="ingest-fetch")
@@ -140,11 +143,19 @@ class PollContext:
     def now(self) -> datetime:
         return self.clock.now()
 
+    def _recall_robots(self, url: str) -> FetchResult | None:
+        return archive.recent_robots(self.engine, url, self.now())
+
     def source_id(self, source: SourceConfig) -> int:
+        self.register([source])
+        return self.source_ids[source.name]
+
+    def register(self, sources: Sequence[SourceConfig]) -> None:
+        """The rows of these sources, created (and their config kept in step) in one transaction."""
         with self._lock:
-            if source.name not in self.source_ids:
-                self.source_ids.update(archive.ensure_sources(self.engine, [source], now=self.now()))
-            return self.source_ids[source.name]
+            missing = [s for s in sources if s.name not in self.source_ids]
+            if missing:
+                self.source_ids.update(archive.ensure_sources(self.engine, missing, now=self.now()))
 
     def close(self) -> None:
         self.threads.shutdown(wait=True)

@@ -31,7 +31,7 @@ from ingest import leases, scheduling, shutdown
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config, SourceConfig
 from ingest.extract import ExtractorPool
-from ingest.fetch import Fetcher
+from ingest.fetch import Fetcher, Resolver
 from ingest.pipeline import PollContext, SourceReport, describe, poll_source, run_summary
 from ingest.store import archive
 from ingest.store.runs import run_status
@@ -45,6 +45,7 @@ class PollRun:
     def __init__(self, config: Config, engine: Engine, *, sources: Sequence[str] | None = None,
                  due_only: bool = False, clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None,
                  extractor: ExtractorPool | None = None, fetcher: Fetcher | None = None,
+                 resolver: Resolver | None = None,
                  parameters: dict[str, Any] | None = None, flow_run_id: str | None = None,
                  flow_name: str | None = None, deployment: str | None = None) -> None:
         self.config = config
@@ -53,7 +54,7 @@ class PollRun:
         self.selected: tuple[SourceConfig, ...] = config.select(list(sources or []))
         self.due_only = due_only
         self._rng = rng
-        self._extractor, self._fetcher = extractor, fetcher
+        self._extractor, self._fetcher, self._resolver = extractor, fetcher, resolver
         self._parameters = parameters if parameters is not None else {
             "sources": list(sources or []), "due_only": due_only}
         self._prefect = (flow_run_id, flow_name, deployment)
@@ -85,7 +86,8 @@ class PollRun:
                                         flow_name=flow_name, deployment=deployment, now=self.clock.now())
         try:
             self._ctx = PollContext(self.config, self.engine, self.run_id, extractor=self._extractor,
-                                    fetcher=self._fetcher, clock=self.clock, rng=self._rng)
+                                    fetcher=self._fetcher, clock=self.clock, rng=self._rng, resolver=self._resolver)
+            self._ctx.register(self.selected)
             self._claim = scheduling.claim_sources(
                 self.engine, self.selected, self._ctx.source_id, owner=leases.new_owner(f"poll-run-{self.run_id}"),
                 lease=timedelta(seconds=self.config.poll.lease_s), due_only=self.due_only, now=self.clock.now())
@@ -121,11 +123,12 @@ class PollRun:
 
 def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None, due_only: bool = False,
          clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None, extractor: ExtractorPool | None = None,
-         fetcher: Fetcher | None = None, threads: int = SOURCE_THREADS) -> dict[str, Any]:
+         fetcher: Fetcher | None = None, resolver: Resolver | None = None,
+         threads: int = SOURCE_THREADS) -> dict[str, Any]:
     """Poll the selected (or all enabled) sources once, in this process; returns the run's summary.
     ``due_only``: only the sources whose adaptive next poll time has come (what the schedule runs)."""
     with PollRun(config, engine, sources=sources, due_only=due_only, clock=clock, rng=rng, extractor=extractor,
-                 fetcher=fetcher) as run:
+                 fetcher=fetcher, resolver=resolver) as run:
         pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(run.claimed) or 1)),
                                   thread_name_prefix="ingest-source")
         try:

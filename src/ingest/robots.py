@@ -16,6 +16,10 @@ What an unusable robots.txt means follows RFC 9309 §2.3.1:
   target): treated as allowing, so that the page fetch goes ahead and fails with the precise reason
   (the same policy applies to it).
 
+A robots.txt answered (2xx or 4xx) within the last 24 hours, as the archive recorded it, is reused
+instead of fetched again (RFC 9309 2.4 allows caching it that long; polls run every few minutes).
+Unreachable answers are not reused: the next run asks again.
+
 Feeds are not checked: they are published to be polled.
 
 Known limits of urllib.robotparser: the first matching rule wins (RFC 9309 says the longest), ``*``
@@ -108,8 +112,12 @@ class RobotsCache:
     as ``robots`` fetches (they are not mixed into the page results that caused them).
     """
 
-    def __init__(self, fetch: Callable[[str], FetchResult], user_agent: str) -> None:
+    def __init__(self, fetch: Callable[[str], FetchResult], user_agent: str,
+                 recall: Callable[[str], FetchResult | None] | None = None) -> None:
         self._fetch = fetch
+        # a robots.txt this archive fetched recently (RFC 9309 2.4: it may be cached up to 24 hours), so
+        # that runs every few minutes do not each fetch it again; None when there is none to reuse
+        self._recall = recall
         self._token = user_agent_token(user_agent)
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
@@ -126,9 +134,11 @@ class RobotsCache:
                 entry = self._entries[where] = _Entry()
         if owner:
             try:
-                result = self._fetch(where)
-                with self._lock:
-                    self._fetched.append(result)
+                result = self._recall(where) if self._recall is not None else None
+                if result is None:
+                    result = self._fetch(where)
+                    with self._lock:
+                        self._fetched.append(result)
                 entry.rules = rules_from_result(result)
             finally:
                 entry.ready.set()

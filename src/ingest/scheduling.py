@@ -39,18 +39,17 @@ def claim_sources(engine: Engine, sources: Sequence[SourceConfig], source_id: Ca
         next_at = dict(s.execute(select(Source.id, Source.next_poll_at).where(
             Source.id.in_(list(ids.values())))).all())  # type: ignore[union-attr]
     now = now or SYSTEM_CLOCK.now()
-    for src in sources:
-        sid = ids[src.name]
-        if due_only and not decide.source_is_due(next_at.get(sid), now):
-            claim.not_due.append(src.name)
-        elif leases.acquire(engine, sid, owner, lease, now=now):
+    due = [src for src in sources if not due_only or decide.source_is_due(next_at.get(ids[src.name]), now)]
+    claim.not_due = [src.name for src in sources if src not in due]
+    taken = leases.acquire_many(engine, [ids[src.name] for src in due], owner, lease, now=now)
+    for src in due:
+        if ids[src.name] in taken:
             claim.claimed.append(src)
-            claim.held.append(sid)
+            claim.held.append(ids[src.name])
         else:
             claim.skipped.append(src.name)
     return claim
 
 
 def release_all(engine: Engine, claim: Claim) -> None:
-    for sid in claim.held:
-        leases.release(engine, sid, claim.owner)
+    leases.release_many(engine, claim.held, claim.owner)

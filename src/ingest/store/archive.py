@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,12 +24,13 @@ from ingest.blobs import PackedBody, pack_body, unpack_body
 from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
 from ingest.dedup import content_sha256
-from ingest.errors import ErrorKind
+from ingest.errors import ErrorKind, FetchError
 from ingest.extract import Extraction, ExtractionFailure
 from ingest.feeds import FeedEntry
 from ingest.fetch import FetchRecord, FetchResult
+from ingest.neardup import headline_core
 from ingest.store import enrich, events, revisions
-from ingest.store.db import insert_ignore, write_session
+from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import (
     Article,
     ArticleTag,
@@ -102,7 +103,18 @@ def _stmt(s: Session) -> SimpleNamespace:
 
 def ensure_sources(engine: Engine, sources: Sequence[SourceConfig], *,
                    now: datetime | None = None) -> dict[str, int]:
-    """Rows for the configured sources (created once, feed URL and language kept in step)."""
+    """Rows for the configured sources (created once, feed URL and language kept in step). Every run
+    calls this: when the rows exist and match the config, it is one read and no write."""
+    names = [src.name for src in sources]
+
+    def known(s: Session) -> dict[str, tuple[int, str, str | None]]:
+        return {name: (sid, feed, lang) for name, sid, feed, lang in _run(s, select(
+            Source.name, Source.id, Source.feed_url, Source.language).where(Source.name.in_(names)))}  # type: ignore[attr-defined]
+
+    with read_session(engine) as s:
+        rows = known(s)
+    if all(rows.get(src.name, (0, None, None))[1:] == (src.feed, src.language) for src in sources):
+        return {name: row[0] for name, row in rows.items()}
     created = now or SYSTEM_CLOCK.now()
     with write_session(engine) as s:
         for src in sources:
@@ -111,9 +123,7 @@ def ensure_sources(engine: Engine, sources: Sequence[SourceConfig], *,
                 error_count=0).on_conflict_do_nothing(index_elements=["name"]))
             _run(s, update(Source).where(Source.name == src.name)  # type: ignore[arg-type]
                       .values(feed_url=src.feed, language=src.language))
-        rows = _run(s, select(Source.name, Source.id).where(
-            Source.name.in_([src.name for src in sources]))).all()  # type: ignore[attr-defined]
-        return {name: sid for name, sid in rows}
+        return {name: row[0] for name, row in known(s).items()}
 
 
 def get_source(session: Session, source_id: int) -> Source:
@@ -156,6 +166,33 @@ def _insert_fetch(s: Session, rec: FetchRecord, *, kind: str, run_id: int | None
         n_bytes=rec.n_bytes, sha256=rec.sha256, blob_sha256=blob, started_at=rec.started_at,
         duration_ms=rec.duration_ms, error_kind=rec.error_kind.value if rec.error_kind else None,
         error_detail=rec.error_detail, meta_refresh=list(rec.meta_refresh) or None)).scalar_one())
+
+
+ROBOTS_REUSE = timedelta(hours=24)
+
+
+def recent_robots(engine: Engine, url: str, now: datetime, max_age: timedelta = ROBOTS_REUSE) -> FetchResult | None:
+    """The last robots.txt fetch of ``url`` within ``max_age`` that answered (2xx with its bytes, or
+    4xx), as a fetch result to read rules from; None when there is none (or it was unreachable)."""
+    fetches = Fetch.__table__  # type: ignore[attr-defined]
+    with read_session(engine) as s:
+        row = _run(s, select(fetches.c.status, fetches.c.headers, fetches.c.blob_sha256, fetches.c.error_kind,
+                             fetches.c.final_url).where(
+            fetches.c.url == url, fetches.c.kind == "robots", fetches.c.started_at >= now - max_age,
+            fetches.c.status.is_not(None)).order_by(fetches.c.id.desc()).limit(1)).first()
+        if row is None or row.status >= 500 or row.status == 429:
+            return None
+        if row.error_kind is None and 200 <= row.status < 300:
+            body = read_blob(s, row.blob_sha256) if row.blob_sha256 else b""
+            if body is None:
+                return None
+            return FetchResult(url=url, final_url=row.final_url or url, status=row.status, headers=row.headers or {},
+                               body=body, records=(), not_modified=False, error=None, retry_after_s=None)
+        if row.error_kind == ErrorKind.HTTP_4XX.value:
+            return FetchResult(url=url, final_url=row.final_url or url, status=row.status, headers=row.headers or {},
+                               body=b"", records=(), not_modified=False, retry_after_s=None,
+                               error=FetchError(ErrorKind.HTTP_4XX, url, f"HTTP {row.status}", row.status))
+    return None
 
 
 def read_blob(s: Session, sha256: str) -> bytes | None:
@@ -449,12 +486,14 @@ def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, 
 
 def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_sha: str, fetch_id: int | None,
                    blob: str | None, run_id: int | None, now: datetime) -> str:
-    """A known article fetched again: identical text changes nothing; changed text is a new extraction
-    that becomes current (the previous one stays, so nothing is overwritten)."""
-    current = _run(s, select(Article.content_sha256).where(Article.id == article_id)).scalar_one()
-    if current == text_sha or revisions.same_revision(
-            s, article_id, ex.text, key=ex.facts.revision_key if ex.facts is not None else None):
-        return "unchanged"  # whitespace or punctuation edits are not revisions
+    """A known article fetched again: identical text and headline change nothing; a changed text or a
+    changed headline is a new extraction that becomes current (the previous one stays, so nothing is
+    overwritten). Whitespace and punctuation edits of either are not revisions."""
+    current, title = _run(s, select(Article.content_sha256, Article.title).where(Article.id == article_id)).one()
+    same_text = current == text_sha or revisions.same_revision(
+        s, article_id, ex.text, key=ex.facts.revision_key if ex.facts is not None else None)
+    if same_text and headline_core(title) == headline_core(ex.title):
+        return "unchanged"
     extraction_id = _insert_extraction(s, ex, url, article_id, fetch_id, blob, run_id, text_sha, now)
     _run(s, insert_ignore(s.get_bind(), TextHash).values(
         sha256=text_sha, article_id=article_id, created_at=now).on_conflict_do_nothing(index_elements=["sha256"]))

@@ -67,9 +67,12 @@ class HostSlots:
 
     def _try_acquire(self, host: str, owner: str) -> tuple[int, datetime] | None:
         """(slot, reserved start time), or None when every slot is busy."""
-        now = real_now()
         with write_transaction(self._engine) as conn:
             rows = conn.execute(_SLOTS, {"h": host}).all()
+            # "now" once the host's rows are ours: taken before, a wait for the lock (other writers of
+            # the archive) would reserve a start already past, and the next request, spaced from that
+            # reserved time, would start less than the delay after this one really did
+            now = real_now()
             free = [r for r in rows if r.slot < self._per_host and
                     (r.owner is None or r.expires_at is None or r.expires_at < now
                      or holder_is_dead(r.owner))]
