@@ -28,8 +28,8 @@ from ingest.store.db import open_archive, redacted
 # retries are for the run's own infrastructure (the archive briefly unreachable).
 @task(name="poll-feed", task_run_name="poll-feed[{source.name}]", cache_policy=NO_CACHE, retries=2,
       retry_delay_seconds=[2, 10])
-def poll_feed_task(ctx: pipeline.PollContext, source: Any) -> pipeline.FeedStage:
-    return pipeline.poll_feed(ctx, source)
+def poll_feed_task(ctx: pipeline.PollContext, source: Any, fetch_feed: bool = True) -> pipeline.FeedStage:
+    return pipeline.poll_feed(ctx, source, fetch_feed=fetch_feed)
 
 
 @task(name="store-pages", task_run_name="store-pages[{source_name}]", cache_policy=NO_CACHE, retries=2,
@@ -61,7 +61,7 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
             logger.warning("source %s skipped: another run is polling it (lease held)", report.source)
         if run.not_due:
             logger.info("%d sources not due yet: %s", len(run.not_due), ", ".join(run.not_due))
-        feeds = {poll_feed_task.submit(run.ctx, src): src for src in run.claimed}
+        feeds = {poll_feed_task.submit(run.ctx, src, run.fetches_feed(src)): src for src in run.claimed}
         batches = {}
         # shutdown.as_completed: waits that wake up, so SIGTERM is handled at once (see there)
         for future in shutdown.as_completed(list(feeds)):

@@ -103,12 +103,14 @@ class SoakReport:
 
 class Soak:
     def __init__(self, days: int, database_url: str, *, seed: int = 7, rate: float = 1.0, schedulers: int = 1,
-                 kill_rate: float = 0.0, delay_s: float | None = None, progress: Any = None) -> None:
+                 kill_rate: float = 0.0, delay_s: float | None = None, progress: Any = None,
+                 stop_after: int | None = None) -> None:
         self.days, self.database_url, self.seed, self.rate = days, database_url, seed, rate
         # per-host spacing: judged on time stamps that carry scheduling noise (soakcheck.SPACING_SLACK),
         # which grows with the processes competing for two cores: wider with several schedulers
         self.delay_s = delay_s if delay_s is not None else (0.02 if schedulers == 1 else 0.04)
         self.schedulers, self.kill_rate = schedulers, kill_rate
+        self.stop_after = stop_after  # ticks (a shorter look at a long run's world)
         self.progress = progress
 
     def run(self) -> SoakReport:
@@ -146,7 +148,13 @@ class Soak:
                     report.polls += runner.polls
                     report.runs += len(specs) * self.schedulers
                     server.drain()
+                    seen = len(checker.violations)
                     checker.after_tick(t, {name: any(_covers(sp, name) for sp in specs) for name in world.sources})
+                    if self.progress:
+                        for violation in checker.violations[seen:]:
+                            self.progress(f"VIOLATION {violation}")
+                    if self.stop_after is not None and n + 1 >= self.stop_after:
+                        break
                     if self.progress and (n + 1 == len(plan) or plan[n + 1][0].date() != t.date()):
                         self.progress(f"{t:%Y-%m-%d} (day {(t - START).days + 1} of {self.days}): tick {n + 1} of "
                                       f"{len(plan)}, {len(checker.violations)} violations, "
@@ -154,7 +162,7 @@ class Soak:
             finally:
                 runner.close()
             report.ticks = len(plan)
-            report.archive = checker.final(world.end)
+            report.archive = checker.final(checker.ticks[-1] + timedelta(minutes=15) if checker.ticks else START)
             report.violations = checker.violations
             report.requests = len(world.log)
             report.min_start_gap_ms = _ms(checker.min_start_gap_s)

@@ -395,3 +395,33 @@ def test_robots_txt_is_reused_for_a_day_across_runs(desk: NewsDesk, sqlite_url: 
     desk.publish("later")
     run_poll(cfg, engine, clock)
     assert desk.site.hits("/robots.txt") == 3  # a day later; and again after the 503
+
+
+def test_page_work_is_done_when_due_even_if_the_feed_is_not(desk: NewsDesk, sqlite_url: str,
+                                                            run_poll: Callable[..., dict[str, Any]]) -> None:
+    """Found by the soak: a source's re-checks, retries and the pending entries of a killed run waited
+    for its next feed poll (up to max_interval_s, six hours by default). A scheduled tick now does a
+    source's due page work without fetching a feed that is not due."""
+    from sqlalchemy import update
+
+    from ingest.store.db import write_session
+
+    desk.publish("a")
+    engine = open_archive(sqlite_url)
+    cfg, clock = config_for(desk.site.url("/feed.xml")), ManualClock(T0)
+    run_poll(cfg, engine, clock, due_only=True)
+    with write_session(engine) as s:  # the feed is not due for a day
+        s.execute(update(Source).values(next_poll_at=T0 + timedelta(days=1)))
+    feeds = desk.site.hits("/feed.xml")
+    clock.set(T0 + timedelta(minutes=15))
+    summary = run_poll(cfg, engine, clock, due_only=True)
+    assert summary["sources"] == [] and desk.site.hits("/feed.xml") == feeds  # nothing due at all
+    clock.set(T0 + timedelta(minutes=61))  # the 1-hour re-check is due
+    summary = run_poll(cfg, engine, clock, due_only=True)
+    assert [s["feed_status"] for s in summary["sources"]] == ["not_due"]
+    assert desk.site.hits("/feed.xml") == feeds and len(desk.page_requests()) == 2
+    with write_session(engine) as s:  # as if a run died after storing the entry and before its page
+        s.execute(update(Entry).values(status="pending", article_id=None))
+    clock.set(T0 + timedelta(minutes=76))
+    run_poll(cfg, engine, clock, due_only=True)
+    assert entries(engine) == {"urn:a": ("archived", None)} and desk.site.hits("/feed.xml") == feeds

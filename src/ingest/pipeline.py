@@ -65,7 +65,7 @@ class WorkItem:
 @dataclass
 class SourceReport:
     source: str
-    feed_status: str = "ok"  # ok | not_modified | unchanged | failed | skipped
+    feed_status: str = "ok"  # ok | not_modified | unchanged | failed | skipped | not_due (page work only)
     error_kind: str | None = None
     error_detail: str | None = None
     feed_warning: str | None = None
@@ -192,12 +192,19 @@ def record_internal_failure(ctx: PollContext, source_id: int, exc: Exception, st
 
 # --- feed stage -----------------------------------------------------------------------------------
 
-def poll_feed(ctx: PollContext, source: SourceConfig) -> FeedStage:
+def poll_feed(ctx: PollContext, source: SourceConfig, *, fetch_feed: bool = True) -> FeedStage:
     """Fetch and parse one feed, store its entries with the source's new fetch state, plan the pages.
-    Never raises for the source's sake: an unexpected error is recorded on the source and returned as a
-    failed stage (the run goes on with the other sources)."""
+    ``fetch_feed`` False: the feed is not due, only the source's due page work is planned (pending
+    entries, due retries and re-checks: ingest/scheduling.py). Never raises for the source's sake: an
+    unexpected error is recorded on the source and returned as a failed stage (the run goes on with the
+    other sources)."""
     source_id = ctx.source_id(source)
     try:
+        if not fetch_feed:
+            work, sighted = _plan(ctx, source_id, ctx.now())
+            stage = FeedStage(SourceReport(source.name, feed_status="not_due"), source_id, work)
+            stage.report.counts["unchanged"] += sighted
+            return stage
         return _poll_feed(ctx, source, source_id)
     except Exception as exc:  # an unexpected exception is a failure too, recorded where operators look
         if ctx.stopping.is_set():
@@ -465,10 +472,10 @@ def _store(ctx: PollContext, source_id: int, outcomes: list[archive.PageOutcome]
 
 
 def poll_source(ctx: PollContext, source: SourceConfig,
-                on_batch: Callable[[SourceReport], None] | None = None) -> SourceReport:
+                on_batch: Callable[[SourceReport], None] | None = None, *, fetch_feed: bool = True) -> SourceReport:
     """The whole poll of one source, sequentially (the Prefect flow maps the same stages onto tasks).
     Never raises for the source's sake (see :func:`poll_feed` and :func:`process_batch`)."""
-    stage = poll_feed(ctx, source)
+    stage = poll_feed(ctx, source, fetch_feed=fetch_feed)
     for batch in stage.batches():
         stage.report.add(process_batch(ctx, stage.source_id, batch))
         if on_batch:

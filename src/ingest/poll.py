@@ -73,6 +73,10 @@ class PollRun:
     def claimed(self) -> list[SourceConfig]:
         return self._claim.claimed if self._claim else []
 
+    def fetches_feed(self, source: SourceConfig) -> bool:
+        """False for a source claimed only for its due page work (its feed is not due)."""
+        return self._claim is None or self._claim.fetches_feed(source)
+
     @property
     def not_due(self) -> list[str]:
         return self._claim.not_due if self._claim else []
@@ -132,7 +136,8 @@ def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None
         pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(run.claimed) or 1)),
                                   thread_name_prefix="ingest-source")
         try:
-            for future in shutdown.as_completed([pool.submit(poll_source, run.ctx, src) for src in run.claimed]):
+            futures = [pool.submit(poll_source, run.ctx, src, fetch_feed=run.fetches_feed(src)) for src in run.claimed]
+            for future in shutdown.as_completed(futures):
                 run.add(future.result())
         except BaseException:
             # interrupted: start no further source or page; the running ones store what they fetched

@@ -1,5 +1,10 @@
 """Which sources a run polls: due ones (scheduled runs) or all (forced), each under a lease.
 
+A source's *feed* is polled when its adaptive next poll time has come; its *page work* (entries left
+pending by a run that was killed, failed items whose retry time has come, archived articles due for a
+re-check) is done at the next tick whatever the feed's schedule says, without fetching the feed: a
+source polled every six hours must not leave a re-check or a retry waiting six hours.
+
 Catch-up needs no bookkeeping of missed schedule ticks: a source's ``next_poll_at`` simply stays in the
 past while the machine is down, so the first run afterwards finds it due and polls it once; the
 entries table (unique per source and entry key) makes that poll add each missed item exactly once.
@@ -16,6 +21,7 @@ from sqlalchemy import Engine, select
 from ingest import decide, leases
 from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
+from ingest.store import archive
 from ingest.store.db import read_session
 from ingest.store.models import Source
 
@@ -29,6 +35,10 @@ class Claim:
     skipped: list[str] = field(default_factory=list)  # another run holds the lease
     not_due: list[str] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # source ids whose lease this run holds
+    work_only: set[str] = field(default_factory=set)  # claimed for their due page work; the feed is not due
+
+    def fetches_feed(self, source: SourceConfig) -> bool:
+        return source.name not in self.work_only
 
 
 def claim_sources(engine: Engine, sources: Sequence[SourceConfig], source_id: Callable[[SourceConfig], int],
@@ -40,6 +50,10 @@ def claim_sources(engine: Engine, sources: Sequence[SourceConfig], source_id: Ca
             Source.id.in_(list(ids.values())))).all())  # type: ignore[union-attr]
     now = now or SYSTEM_CLOCK.now()
     due = [src for src in sources if not due_only or decide.source_is_due(next_at.get(ids[src.name]), now)]
+    if due_only:  # a source whose feed is not due may still have page work due: do that now
+        busy = archive.sources_with_due_work(engine, [ids[src.name] for src in sources if src not in due], now)
+        claim.work_only = {src.name for src in sources if src not in due and ids[src.name] in busy}
+        due += [src for src in sources if src.name in claim.work_only]
     claim.not_due = [src.name for src in sources if src not in due]
     taken = leases.acquire_many(engine, [ids[src.name] for src in due], owner, lease, now=now)
     for src in due:

@@ -33,6 +33,7 @@ from ingest.store import enrich, events, revisions
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import (
     Article,
+    ArticleState,
     ArticleTag,
     Blob,
     Entry,
@@ -124,6 +125,25 @@ def ensure_sources(engine: Engine, sources: Sequence[SourceConfig], *,
             _run(s, update(Source).where(Source.name == src.name)  # type: ignore[arg-type]
                       .values(feed_url=src.feed, language=src.language))
         return {name: row[0] for name, row in known(s).items()}
+
+
+def sources_with_due_work(engine: Engine, source_ids: Sequence[int], now: datetime) -> set[int]:
+    """The sources among these with page work due now: entries pending (a run died before their pages
+    were stored), failed entries whose retry time has come, or archived articles due for a re-check.
+    Three indexed lookups (entries.status, article_state.next_check_at)."""
+    if not source_ids:
+        return set()
+    ids = list(source_ids)
+    entries, state, articles = Entry.__table__, ArticleState.__table__, Article.__table__  # type: ignore[attr-defined]
+    with read_session(engine) as s:
+        pending = _run(s, select(entries.c.source_id).where(entries.c.status == "pending",
+                                                            entries.c.source_id.in_(ids)).distinct()).scalars()
+        retries = _run(s, select(entries.c.source_id).where(
+            entries.c.status == "failed", entries.c.next_attempt_at <= now, entries.c.source_id.in_(ids)
+        ).distinct()).scalars()
+        rechecks = _run(s, select(articles.c.source_id).join(state, state.c.article_id == articles.c.id).where(
+            state.c.next_check_at <= now, articles.c.source_id.in_(ids)).distinct()).scalars()
+        return {*pending, *retries, *rechecks}
 
 
 def get_source(session: Session, source_id: int) -> Source:
