@@ -74,8 +74,9 @@ class Checker:
 
     # --- after every tick --------------------------------------------------------------------------
 
-    def after_tick(self, t: datetime, ran: dict[str, bool]) -> None:
-        """``ran``: source -> whether a run that could poll it was run at this tick."""
+    def after_tick(self, t: datetime, ran: dict[str, bool], *, killed: bool = False) -> None:
+        """``ran``: source -> whether a run that could poll it was run at this tick; ``killed``: a
+        scheduler was killed (and a new one started) during it."""
         self.ticks.append(t)
         for name, polled in ran.items():
             if polled:
@@ -85,7 +86,7 @@ class Checker:
             self._duplicates(s, t)
             self._pending_and_retries(s, t)
             self._sources(s, t)
-            self._politeness(s, t)
+            self._politeness(s, t, judge_spacing=not killed)
 
     def _coverage(self, t: datetime) -> None:
         for name in self.world.sources:
@@ -170,27 +171,32 @@ class Checker:
         fault = self.world.fault(name, when)
         return fault is not None and fault.kind == "garbage"
 
-    def _politeness(self, s: Any, t: datetime) -> None:
+    def _politeness(self, s: Any, t: datetime, *, judge_spacing: bool = True) -> None:
         """Concurrency from the server's own count (exact); spacing from the request start times the
         fetcher records, on the shared clock (the server's arrival stamps carry its own scheduling delay
-        on a loaded machine: their smallest gap is reported, not judged)."""
+        on a loaded machine: their smallest gap is reported, not judged). Not judged either in a tick
+        where a scheduler was killed: the new one starting (imports, extractor processes) starves the
+        other of CPU for seconds, and a thread resuming late stamps late."""
         limit, delay = self.config.fetch.per_host_concurrency, self.config.fetch.per_host_delay_s
         for host, most in self.world.max_in_flight.items():
             if most > limit:
                 self.fail(f"{t}: {most} requests in flight on {host} (limit {limit})")
         self.world.max_in_flight.clear()
-        starts: dict[str, list[datetime]] = defaultdict(list)
-        for fetch_id, url, started, status in s.execute(select(Fetch.id, Fetch.url, Fetch.started_at, Fetch.status)
-                                                        .where(Fetch.id > self.last_fetch_id)):
+        starts: dict[str, list[tuple[datetime, int, str, int | None]]] = defaultdict(list)
+        for fetch_id, url, started, status, kind, run_id in s.execute(select(
+                Fetch.id, Fetch.url, Fetch.started_at, Fetch.status, Fetch.kind, Fetch.run_id)
+                .where(Fetch.id > self.last_fetch_id)):
             self.last_fetch_id = max(self.last_fetch_id, fetch_id)
             if status is not None:  # a request went out (refusals before sending, robots ones, have no status)
-                starts[urlsplit(url).hostname or ""].append(started)
-        for host, times in starts.items():
-            times.sort()
-            gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-            if gaps and min(gaps) < delay * SPACING_SLACK:
-                self.fail(f"{t}: requests to {host} started {min(gaps) * 1000:.1f} ms apart (delay {delay * 1000:.0f} ms)")
-            self.min_start_gap_s = _smallest(gaps, self.min_start_gap_s)
+                starts[urlsplit(url).hostname or ""].append((started, fetch_id, kind, run_id))
+        for host, rows in starts.items():
+            rows.sort()
+            gaps = [((b[0] - a[0]).total_seconds(), a, b) for a, b in zip(rows, rows[1:], strict=False)]
+            if judge_spacing and gaps and (worst := min(gaps))[0] < delay * SPACING_SLACK:
+                gap, a, b = worst
+                self.fail(f"{t}: requests to {host} started {gap * 1000:.1f} ms apart (delay {delay * 1000:.0f} ms): "
+                          f"fetch #{a[1]} ({a[2]}, run {a[3]}) and #{b[1]} ({b[2]}, run {b[3]})")
+            self.min_start_gap_s = _smallest([g for g, _, _ in gaps], self.min_start_gap_s)
         arrivals: dict[str, list[float]] = defaultdict(list)
         for r in self.world.log[self.logged:]:
             arrivals[r.host].append(r.real)

@@ -149,7 +149,8 @@ class Soak:
                     report.runs += len(specs) * self.schedulers
                     server.drain()
                     seen = len(checker.violations)
-                    checker.after_tick(t, {name: any(_covers(sp, name) for sp in specs) for name in world.sources})
+                    checker.after_tick(t, {name: any(_covers(sp, name) for sp in specs) for name in world.sources},
+                                       killed=bool(killed))
                     if self.progress:
                         for violation in checker.violations[seen:]:
                             self.progress(f"VIOLATION {violation}")
