@@ -1,5 +1,7 @@
 # Two set-up commands that work on a fresh machine with Python 3.11 and make:
-#   make run   creates .venv, installs, polls config/feeds.yaml once into data/archive.db
+#   make run   creates .venv, installs, serves the bundled demo news site on 127.0.0.1 and polls it into
+#              data/demo.db (no network, no Prefect server), then prints queries to try
+#   make poll  polls the real feeds of config/feeds.yaml once into data/archive.db
 #   make test  creates .venv, installs, runs the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -9,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run poll demo test lint bench clean
 
 install: $(STAMP)
 
@@ -20,10 +22,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ingest poll --config config/feeds.yaml
-
-demo: $(STAMP)
 	$(BIN)/ingest demo --db sqlite:///data/demo.db
+
+demo: run
+
+poll: $(STAMP)
+	$(BIN)/ingest poll --config config/feeds.yaml
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 test: $(STAMP)

@@ -29,13 +29,13 @@ import numpy as np
 from pgschema import postgres_schema
 from sqlalchemy import insert
 
+from ingest.analyse.neardup import DedupParams, band_keys, to_bytes
+from ingest.analyse.tagging import load_taxonomy
 from ingest.config import SourceConfig
-from ingest.neardup import DedupParams, band_keys, to_bytes
 from ingest.store import archive, clusters
 from ingest.store.db import open_archive, write_session
 from ingest.store.models import Article, ArticleState, LshBand
 from ingest.store.tagstore import retag
-from ingest.tagging import load_taxonomy
 
 WORDS = ['government', 'minister', 'said', 'talks', 'would', 'continue', 'after', 'the', 'meeting', 'in', 'the', 'capital', 'where', 'officials', 'discussed', 'energy', 'prices', 'trade', 'security', 'aid', 'elections', 'reform', 'court', 'police', 'weather', 'market', 'school', 'hospital', 'city', 'council', 'budget', 'report', 'week', 'year', 'people', 'country', 'region', 'border', 'army']
 

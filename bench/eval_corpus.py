@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.config import ExtractSettings
-from ingest.extract import Extraction, ExtractorPool, PageInput
+from ingest.extract.pages import Extraction, ExtractorPool, PageInput
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ URL variants (re-extracted), the same body inside another site's page template (
 copies with edits (changed headline, paragraph added or cut, typos fixed, combinations), and hard
 negatives (different articles of the same publisher; different articles sharing a topic tag). "Same
 story" is the archive's decision: equal normalised text, or a shared LSH band and an estimated
-similarity at or above the threshold (``ingest.neardup``, default settings).
+similarity at or above the threshold (``ingest.analyse.neardup``, default settings).
 
 Revisions: real articles stored in a SQLite archive through ``store_outcomes``, then re-fetched
 edited (must be a new version of the same article), identical, and with whitespace/punctuation-only
@@ -39,16 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_corpus import corpus_pages, corpus_texts  # noqa: E402
 
 from ingest import decide  # noqa: E402
+from ingest.analyse.dedup import content_sha256  # noqa: E402
+from ingest.analyse.neardup import DedupParams, band_keys, similarity, text_signature  # noqa: E402
+from ingest.analyse.tagging import load_taxonomy  # noqa: E402
 from ingest.config import ExtractSettings, SourceConfig  # noqa: E402
-from ingest.dedup import content_sha256  # noqa: E402
-from ingest.extract import Extraction, ExtractorPool, PageInput  # noqa: E402
-from ingest.feeds import FeedEntry  # noqa: E402
-from ingest.fetch import FetchRecord, FetchResult  # noqa: E402
-from ingest.neardup import DedupParams, band_keys, similarity, text_signature  # noqa: E402
+from ingest.extract.pages import Extraction, ExtractorPool, PageInput  # noqa: E402
+from ingest.feeds.parse import FeedEntry  # noqa: E402
+from ingest.fetch.client import FetchRecord, FetchResult  # noqa: E402
 from ingest.store import archive  # noqa: E402
 from ingest.store.db import open_archive, read_session, write_session  # noqa: E402
 from ingest.store.models import Article, ArticleVersion  # noqa: E402
-from ingest.tagging import load_taxonomy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "tests" / "data" / "eval"

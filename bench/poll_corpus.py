@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 from ingest.config import ExtractSettings  # noqa: E402
 from ingest.demo.server import NewsSite, Route  # noqa: E402
 from ingest.demo.site import corpus_routes  # noqa: E402
-from ingest.extract import PageInput, extract_page  # noqa: E402
+from ingest.extract.pages import PageInput, extract_page  # noqa: E402
 
 NAMED_HOST = "news.example.com"
 TRAFILATURA_WRAPPER = """

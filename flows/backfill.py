@@ -1,4 +1,4 @@
-"""The ``backfill`` flow: Prefect wiring over :mod:`ingest.backfill`, nothing more.
+"""The ``backfill`` flow: Prefect wiring over :mod:`ingest.pipeline.backfill`, nothing more.
 
 One ``discover-urls`` task (sitemaps / feed pages / the URL file), then one ``backfill-window`` task
 per date window not yet done (checkpoints in the archive make a killed run resume and a finished one
@@ -15,10 +15,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ingest import backfill as bf
-from ingest import pipeline
 from ingest.config import load_config, resolve_database_url
-from ingest.runtime import shared_extractor
+from ingest.orchestrate.runtime import shared_extractor
+from ingest.pipeline import backfill as bf
+from ingest.pipeline import stages as pipeline
 from ingest.store import archive
 from ingest.store.db import open_archive
 from ingest.store.runs import run_status
@@ -38,7 +38,7 @@ def window_task(ctx: pipeline.PollContext, source: Any, source_id: int, via: str
 
 @task(name="reprocess-source", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def reprocess_task(engine: Any, config: Any, source: str, since: Any, until: Any, run_id: int) -> dict[str, Any]:
-    from ingest.reprocess import reprocess
+    from ingest.pipeline.reprocess import reprocess
 
     return reprocess(engine, config, sources=[source], since=since, until=until, run_id=run_id,
                      extractor=shared_extractor(config.extract))

@@ -1,4 +1,4 @@
-"""The ``poll-feeds`` flow: Prefect wiring over :mod:`ingest.pipeline`, nothing more.
+"""The ``poll-feeds`` flow: Prefect wiring over :mod:`ingest.pipeline.stages`, nothing more.
 
 Task granularity: one ``poll-feed`` task run per source, one ``store-pages`` task run per batch of up
 to 100 pages (a task run costs several ms of orchestration; an extraction ~25 ms of CPU, done in the
@@ -15,11 +15,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ingest import pipeline, shutdown
+from ingest import shutdown
 from ingest.config import load_config, resolve_database_url
-from ingest.poll import PollRun
-from ingest.report import summary_markdown, summary_rows
-from ingest.runtime import shared_extractor
+from ingest.orchestrate.runtime import shared_extractor
+from ingest.pipeline import stages as pipeline
+from ingest.pipeline.poll import PollRun
+from ingest.pipeline.report import summary_markdown, summary_rows
 from ingest.store import archive
 from ingest.store.db import open_archive, redacted
 

@@ -1,4 +1,4 @@
-"""The ``reprocess`` flow: Prefect wiring over :func:`ingest.reprocess.reprocess`, nothing more.
+"""The ``reprocess`` flow: Prefect wiring over :func:`ingest.pipeline.reprocess.reprocess`, nothing more.
 
 Re-extracts archived articles from their stored raw bytes with the current extractor, then re-dedups
 and re-tags them; no network. One ``reprocess-source`` task run per source. Run it from the
@@ -14,10 +14,10 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ingest.backfill import parse_range
 from ingest.config import load_config, resolve_database_url
-from ingest.reprocess import reprocess as reprocess_archive
-from ingest.runtime import shared_extractor
+from ingest.orchestrate.runtime import shared_extractor
+from ingest.pipeline.backfill import parse_range
+from ingest.pipeline.reprocess import reprocess as reprocess_archive
 from ingest.store import archive
 from ingest.store.db import open_archive
 from ingest.store.runs import run_status

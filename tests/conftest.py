@@ -93,7 +93,7 @@ def extractor() -> Iterator[object]:
     """One extractor pool (two worker processes) for the tests that poll many times: starting one per
     poll costs seconds."""
     from ingest.config import ExtractSettings
-    from ingest.extract import ExtractorPool
+    from ingest.extract.pages import ExtractorPool
 
     with ExtractorPool(ExtractSettings(workers=2)) as pool:
         yield pool

@@ -40,8 +40,8 @@ CLEAN = {"duplicate_entries": 0, "duplicate_articles": 0, "duplicate_aliases": 0
 
 
 def _install(kill: tuple[str, int] | None, trace: str | None) -> None:
-    from ingest.extract import ExtractorPool
-    from ingest.fetch import Fetcher
+    from ingest.extract.pages import ExtractorPool
+    from ingest.fetch.client import Fetcher
     from ingest.store import archive
 
     lock = threading.Lock()
@@ -69,7 +69,7 @@ def _install(kill: tuple[str, int] | None, trace: str | None) -> None:
 
 def poll(config_path: str) -> dict[str, Any]:
     from ingest.config import load_config
-    from ingest.pipeline import PollContext, poll_source, run_summary
+    from ingest.pipeline.stages import PollContext, poll_source, run_summary
     from ingest.store import archive
     from ingest.store.db import open_archive
 

@@ -2,7 +2,7 @@
 minutes, with the invariants of tests/soakcheck.py checked after every tick.
 
 Polls run as the scheduled deployment runs them: the tick times are the deployment's own schedules
-(:func:`ingest.deployments.schedule_specs`, expanded by Prefect's cron implementation in the configured
+(:func:`ingest.orchestrate.deployments.schedule_specs`, expanded by Prefect's cron implementation in the configured
 time zone, DST included), and each tick runs the library's poll with that schedule's parameters
 (``due_only`` for the default one), with the real fetcher, extractor processes and store, on a clock the
 soak sets to the tick's time. ``schedulers`` > 1 runs that many scheduler processes at each tick, at
@@ -32,9 +32,9 @@ from soakcheck import Checker
 from soakworld import START, RunningClock, World, WorldServer
 
 from ingest.config import Config, parse_config
-from ingest.deployments import ScheduleSpec, schedule_specs
-from ingest.extract import ExtractorPool
-from ingest.poll import poll
+from ingest.extract.pages import ExtractorPool
+from ingest.orchestrate.deployments import ScheduleSpec, schedule_specs
+from ingest.pipeline.poll import poll
 from ingest.store.db import open_archive
 
 TESTS = Path(__file__).resolve().parent
@@ -216,8 +216,12 @@ class Processes:
         args = [sys.executable, str(Path(__file__)), "--worker", json.dumps({
             "days": self.soak.days, "seed": self.soak.seed, "rate": self.soak.rate, "port": self.world.port,
             "db": self.soak.database_url, "id": i, "clock": self.clock.shared_name, "delay": self.soak.delay_s})]
+        # The worker runs this tree's code, whatever the interpreter has installed (bench/soak.py may run
+        # from a copy while the working tree changes).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(TESTS.parent / "src"), str(TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                cwd=TESTS.parent, start_new_session=True)
+                                cwd=TESTS.parent, start_new_session=True, env=env)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         return proc
@@ -276,5 +280,4 @@ def worker(spec: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
-    sys.path.insert(0, str(TESTS.parent / "src"))
     worker(json.loads(sys.argv[2]))

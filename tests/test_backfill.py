@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from sites import backfill_site
 from sqlalchemy import func, select, update
 
-from ingest import backfill as bf
 from ingest.cli import main
 from ingest.config import parse_config
 from ingest.errors import UsageError
-from ingest.feedwalk import paged_url, prev_archive
-from ingest.pipeline import PollContext
-from ingest.sitemaps import parse_sitemap, robots_sitemaps
+from ingest.feeds.sitemaps import parse_sitemap, robots_sitemaps
+from ingest.feeds.walk import paged_url, prev_archive
+from ingest.pipeline import backfill as bf
+from ingest.pipeline.stages import PollContext
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.models import Article, BackfillCheckpoint, Entry
 
@@ -62,7 +62,7 @@ def test_pure_parts() -> None:
          bf.Candidate("http://a/1", None, "s")]
     assert {w.label(): [x.url for x in v] for w, v in bf.assign(c, wins).items() if v} == {
         "2024-01-08..2024-01-15": ["http://a/1"], "2024-01-01..2024-01-20": ["http://a/2"]}
-    assert bf.parse_via("archive") == ("archive", None)  # re-extraction from stored bytes (ingest.reprocess)
+    assert bf.parse_via("archive") == ("archive", None)  # re-extraction from stored bytes (ingest.pipeline.reprocess)
     assert bf.parse_via("urls:/tmp/u.txt") == ("urls", "/tmp/u.txt")
     with pytest.raises(UsageError, match="--via must be sitemap, feed, urls:FILE or archive, got 'ftp'"):
         bf.parse_via("ftp")

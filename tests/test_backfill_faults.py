@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from sites import backfill_site
 from sqlalchemy import select
 
-from ingest import backfill as bf
 from ingest.cli import main
 from ingest.config import parse_config
 from ingest.demo.server import NewsSite, Route
-from ingest.pipeline import PollContext
+from ingest.pipeline import backfill as bf
+from ingest.pipeline.stages import PollContext
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import BackfillCheckpoint, Fetch
 

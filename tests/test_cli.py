@@ -19,7 +19,7 @@ from clientry import run_entry
 from ingest.cli import main
 from ingest.config import parse_config
 from ingest.demo.site import demo_config_yaml, demo_manifest
-from ingest.pipeline import PollContext, poll_source
+from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.db import open_archive
 from ingest.store.query import EXPORT_FIELDS
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ingest.config import parse_config
 from ingest.demo.server import NewsSite
 from ingest.demo.site import corpus_routes
-from ingest.pipeline import PollContext, poll_source
+from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.archive import read_blob
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, Entry, Extraction, Fetch

@@ -13,9 +13,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from ingest import leases
 from ingest.config import parse_config
-from ingest.store import archive
+from ingest.store import archive, leases
 from ingest.store.db import open_archive, read_session
 from ingest.store.hostslots import HostSlots
 from ingest.store.models import HostSlot, Source
@@ -32,7 +31,7 @@ def _die_holding(url: str, source_id: int) -> None:
     code = textwrap.dedent(f"""
         import os, signal
         from datetime import timedelta
-        from ingest import leases
+        from ingest.store import leases
         from ingest.store.db import open_engine
         from ingest.store.hostslots import HostSlots
         engine = open_engine({url!r})

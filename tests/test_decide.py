@@ -4,7 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from ingest import decide
-from ingest.dedup import content_sha256, normalize_text
+from ingest.analyse.dedup import content_sha256, normalize_text
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

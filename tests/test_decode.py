@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.decode import PREFIX_BYTES, charset_from_content_type, decode_html
+from ingest.extract.decode import PREFIX_BYTES, charset_from_content_type, decode_html
 
 RUSSIAN = ("Посол Украины в Южной Корее Дмитрий Пономаренко заявил, что захваченные северокорейские "
            "военные не являются разменной монетой. Обсуждение их будущего продолжается между Киевом и Сеулом, "

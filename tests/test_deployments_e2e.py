@@ -186,7 +186,7 @@ def test_one_machine_serve(prefect_server: dict[str, str], demo_site_running: An
         served = _deployment(env, "poll-feeds/poll-feeds")
         assert [s["parameters"] for s in served["schedules"]] == [{"due_only": True}]
         # without a server, `ingest serve` materialises the scheduled runs itself (localscheduler.py)
-        from ingest.localscheduler import LocalScheduler
+        from ingest.orchestrate.localscheduler import LocalScheduler
 
         with httpx.Client(timeout=30) as client:
             assert LocalScheduler(env["PREFECT_API_URL"], ["poll-feeds/poll-feeds"]).tick(client) == 1

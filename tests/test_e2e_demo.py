@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ingest.config import ExtractSettings
 from ingest.demo.site import demo_config_yaml, demo_manifest
-from ingest.runtime import load_flow
+from ingest.orchestrate.runtime import load_flow
 from ingest.store.archive import read_blob
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, Entry, Extraction, Fetch, Run, UrlAlias

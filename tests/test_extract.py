@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.botwall import detect_bot_wall
+from ingest.analyse.precompute import Precompute
 from ingest.config import ExtractSettings
 from ingest.errors import ErrorKind
-from ingest.extract import (
+from ingest.extract.pages import (
     Extraction,
     ExtractionFailure,
     ExtractorPool,
@@ -24,7 +24,7 @@ from ingest.extract import (
     extract_chunk,
     extract_page,
 )
-from ingest.precompute import Precompute
+from ingest.fetch.botwall import detect_bot_wall
 
 SETTINGS = ExtractSettings()
 CRASH_MARKER = b"<!-- test hook: this page kills its worker -->"

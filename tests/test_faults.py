@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from ingest.cli import main
 from ingest.config import Config, parse_config
-from ingest.pipeline import PollContext, SourceReport, poll_source
+from ingest.pipeline.stages import PollContext, SourceReport, poll_source
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, Entry, Extraction, Fetch, Source
 
@@ -249,7 +249,7 @@ def test_memory_stays_bounded_under_bombs_and_oversized_bodies(tmp_path: Path) -
         child = textwrap.dedent("""
             import json, sys
             from ingest.config import load_config
-            from ingest.pipeline import PollContext, poll_source
+            from ingest.pipeline.stages import PollContext, poll_source
             from ingest.store.db import open_archive
             config = load_config(sys.argv[1])
             engine = open_archive(config.database)

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from ingest.clock import ManualClock
 from ingest.config import parse_config
 from ingest.errors import FeedParseError
-from ingest.feeds import MAX_JSON_DEPTH, parse_feed, prune_deep_json
-from ingest.poll import poll
-from ingest.sanitize import clean_text
+from ingest.feeds.parse import MAX_JSON_DEPTH, parse_feed, prune_deep_json
+from ingest.feeds.sanitize import clean_text
+from ingest.pipeline.poll import poll
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Entry, Source
 

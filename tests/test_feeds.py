@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ingest.errors import ErrorKind, FeedParseError
-from ingest.feeds import FeedEntry, ParsedFeed, parse_feed
+from ingest.feeds.parse import FeedEntry, ParsedFeed, parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FIXTURES = sorted(p for p in FEEDS.iterdir() if not p.name.endswith(".expected.json"))

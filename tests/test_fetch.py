@@ -28,8 +28,8 @@ from faultsite import (
 
 from ingest.config import FetchSettings
 from ingest.errors import ErrorKind
-from ingest.fetch import DECODE_CHUNK, Fetcher, FetchResult
-from ingest.robots import ROBOTS_MAX_BYTES, robots_url, user_agent_token
+from ingest.fetch.client import DECODE_CHUNK, Fetcher, FetchResult
+from ingest.fetch.robots import ROBOTS_MAX_BYTES, robots_url, user_agent_token
 
 CAP = 1_000_000
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -383,6 +383,24 @@ def test_robots_disallow(site: FaultSite, make_fetcher: Callable[..., Fetcher]) 
     [robots] = fetcher.take_robots_fetches()
     assert (robots.url, robots.status, robots.body) == (site.url("/robots.txt"), 200, ROBOTS.encode())
     assert fetcher.take_robots_fetches() == []
+
+
+@pytest.mark.parametrize(("rules", "path", "allowed"), [
+    # RFC 9309 2.2.2: the longest match wins, not the first
+    ("User-agent: *\nDisallow: /\nAllow: /ok\n", "/ok", True),
+    ("User-agent: *\nDisallow: /\nAllow: /ok\n", "/echo", False),
+    # `*` and `$` are wildcards
+    ("User-agent: *\nDisallow: /*?\n", "/ok?x=1", False),
+    ("User-agent: *\nDisallow: /*?\n", "/ok", True),
+    ("User-agent: *\nDisallow: /ok$\n", "/ok", False),
+    ("User-agent: *\nDisallow: /ok$\n", "/ok?x=1", True),
+])
+def test_robots_rules_follow_rfc_9309(site: FaultSite, make_fetcher: Callable[..., Fetcher], rules: str,
+                                      path: str, allowed: bool) -> None:
+    site.robots = (200, rules)
+    result = make_fetcher(respect_robots=True).fetch_page(site.url(path))
+    assert result.ok is allowed
+    assert kinds(result) == ([None] if allowed else [ErrorKind.ROBOTS])
 
 
 def test_robots_is_checked_on_every_redirect_hop(site: FaultSite, make_fetcher: Callable[..., Fetcher]) -> None:

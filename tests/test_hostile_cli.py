@@ -14,7 +14,7 @@ from faultsite import FaultSite, rss, serve
 from sqlalchemy import func, select, text
 
 from ingest.config import parse_config
-from ingest.pipeline import PollContext, poll_source
+from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.db import _alembic_config, head_revision, open_archive, open_engine, upgrade
 from ingest.store.models import Article
 
@@ -35,7 +35,7 @@ def one_line_error(code: int, err: str) -> bool:
     ("- just\n- a list\n", "the top level must be a mapping"),
     ("fetch:\n  timeout_s: -1\n", "fetch.timeout_s: Input should be greater than 0"),
     ("sources: {name: x}\n", "sources: must be a list of sources"),
-    ("schedule: '61 * * * *'\n", "schedule: minute '61' out of range 0-59 in '61 * * * *'"),
+    ("schedule: '61 * * * *'\n", "schedule: bad minute field '61' in '61 * * * *'"),
 ])
 def test_bad_config_files(yaml_text: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:

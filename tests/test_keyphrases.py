@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.analyse.keyphrases import extract_keyphrases, yake_language
 from ingest.config import parse_config
 from ingest.errors import ConfigError
-from ingest.keyphrases import extract_keyphrases, yake_language
 
 ROOT = Path(__file__).resolve().parents[1]
 

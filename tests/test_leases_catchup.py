@@ -11,10 +11,11 @@ import pytest
 from sites import LiveFeedSite, archived_items
 from sqlalchemy import func, select, update
 
-from ingest import leases, pipeline, scheduling
 from ingest.config import parse_config
-from ingest.runtime import load_flow
-from ingest.store import archive
+from ingest.orchestrate.runtime import load_flow
+from ingest.pipeline import scheduling
+from ingest.pipeline import stages as pipeline
+from ingest.store import archive, leases
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.models import Article, Entry, Fetch, Source, utcnow
 

@@ -25,10 +25,10 @@ from faultsite import (
     stub_resolver,
 )
 
-from ingest import netguard
 from ingest.config import FetchSettings
 from ingest.errors import ErrorKind
-from ingest.fetch import Fetcher
+from ingest.fetch import netguard
+from ingest.fetch.client import Fetcher
 
 RESOLVER_TABLE = {
     "metadata.test": ["169.254.169.254"],

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from test_store import entry, extraction, fetched
 
+from ingest.analyse.precompute import Precompute
 from ingest.config import SourceConfig, parse_config
-from ingest.extract import ExtractResult, PageInput
-from ingest.fetch import FetchResult
-from ingest.pipeline import EXTRACT_CHUNK, PollContext, WorkItem, process_batch
-from ingest.precompute import Precompute
+from ingest.extract.pages import ExtractResult, PageInput
+from ingest.fetch.client import FetchResult
+from ingest.pipeline.stages import EXTRACT_CHUNK, PollContext, WorkItem, process_batch
 from ingest.store import archive
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.models import Entry

@@ -12,16 +12,18 @@ from sqlalchemy import select
 from test_revisions_clusters import OTHER, PARAS, STORY
 from test_store import entry, extraction, fetched, setup_source
 
-from ingest import decide, neardup
-from ingest.blobs import pack_body, unpack_body
+from ingest import decide
+from ingest.analyse import neardup
+from ingest.analyse.dedup import content_sha256
+from ingest.analyse.keyphrases import extract_keyphrases
+from ingest.analyse.neardup import DedupParams
+from ingest.analyse.precompute import Precompute, text_facts
+from ingest.analyse.tagging import load_taxonomy, parse_taxonomy
 from ingest.config import ExtractSettings
-from ingest.dedup import content_sha256
 from ingest.errors import ErrorKind
-from ingest.extract import Extraction, ExtractionFailure, ExtractorPool, PageInput, with_precomputed
-from ingest.keyphrases import extract_keyphrases
-from ingest.neardup import DedupParams
-from ingest.precompute import Precompute, text_facts
+from ingest.extract.pages import Extraction, ExtractionFailure, ExtractorPool, PageInput, with_precomputed
 from ingest.store import archive
+from ingest.store.blobs import pack_body, unpack_body
 from ingest.store.db import open_archive, read_session
 from ingest.store.enrich import Enricher
 from ingest.store.models import (
@@ -35,7 +37,6 @@ from ingest.store.models import (
     TextHash,
     TitleHash,
 )
-from ingest.tagging import load_taxonomy, parse_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -206,8 +207,8 @@ def test_the_store_does_not_recompute_what_the_workers_computed(sqlite_url: str,
     def not_again(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("recomputed in the main process")
 
+    from ingest.analyse.tagging import Taxonomy
     from ingest.store import clusters, revisions, tagstore
-    from ingest.tagging import Taxonomy
 
     for module, name in ((archive, "content_sha256"), (archive, "pack_body"), (revisions, "revision_key"),
                          (clusters.neardup, "text_signature"), (clusters.neardup, "title_key"), (Taxonomy, "tag"),

@@ -10,9 +10,9 @@ from faultsite import FaultSite, RecordingSleep, article_html, reply
 
 from ingest.config import ExtractSettings, FetchSettings
 from ingest.errors import ErrorKind
-from ingest.extract import Extraction, ExtractionFailure, PageInput, extract_page
-from ingest.fetch import Fetcher
-from ingest.refresh import meta_refresh_target, parse_refresh
+from ingest.extract.pages import Extraction, ExtractionFailure, PageInput, extract_page
+from ingest.fetch.client import Fetcher
+from ingest.fetch.refresh import meta_refresh_target, parse_refresh
 
 
 def page(head: str) -> bytes:

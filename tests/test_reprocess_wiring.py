@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from ingest.cli import main
 from ingest.config import parse_config
 from ingest.demo.site import demo_config_yaml
-from ingest.pipeline import PollContext, poll_source
-from ingest.runtime import load_flow
+from ingest.orchestrate.runtime import load_flow
+from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, Extraction, Run
 

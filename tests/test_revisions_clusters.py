@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from test_store import entry, extraction, fetched, setup_source
 
 from ingest import decide
+from ingest.analyse.tagging import load_taxonomy
 from ingest.store import archive, revisions, tagstore
 from ingest.store.clusters import cluster_of
 from ingest.store.db import open_archive, read_session, write_session
@@ -19,7 +20,6 @@ from ingest.store.query import article_records
 from ingest.store.search import Filters
 from ingest.store.stories import search_collapsed
 from ingest.store.tagstore import retag
-from ingest.tagging import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = (ROOT.parent / "shared" / "corpus" / "seed-article.txt")

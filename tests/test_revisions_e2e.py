@@ -16,8 +16,8 @@ from ingest.cli import main
 from ingest.clock import ManualClock
 from ingest.config import parse_config
 from ingest.demo.server import NewsSite, Route
-from ingest.pipeline import PollContext, poll_source
-from ingest.reprocess import reprocess
+from ingest.pipeline.reprocess import reprocess
+from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.models import ArticleState, ArticleVersion, Extraction, Fetch
 

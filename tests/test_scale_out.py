@@ -25,8 +25,9 @@ pytestmark = pytest.mark.postgres
 
 
 def _poll(config_path: str, name: str) -> dict[str, Any]:
-    from ingest import pipeline, scheduling
     from ingest.config import load_config
+    from ingest.pipeline import scheduling
+    from ingest.pipeline import stages as pipeline
     from ingest.store.db import open_archive
 
     cfg = load_config(config_path)
@@ -43,9 +44,9 @@ def _poll(config_path: str, name: str) -> dict[str, Any]:
 
 
 def _backfill(config_path: str, source: str, urls: str) -> dict[str, Any]:
-    from ingest import backfill
     from ingest.config import load_config
-    from ingest.pipeline import PollContext
+    from ingest.pipeline import backfill
+    from ingest.pipeline.stages import PollContext
     from ingest.store.db import open_archive
 
     cfg = load_config(config_path)

@@ -10,8 +10,8 @@ import pytest
 from ingest import decide
 from ingest.config import load_config
 from ingest.cron import cron_problem
-from ingest.deployments import render_prefect_yaml, schedule_specs
 from ingest.errors import ConfigError
+from ingest.orchestrate.deployments import render_prefect_yaml, schedule_specs
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -17,7 +17,7 @@ from faultsite import FaultSite, article_html, reply, rss, serve
 
 from ingest.clock import ManualClock
 from ingest.config import load_config
-from ingest.poll import poll
+from ingest.pipeline.poll import poll
 from ingest.store.db import open_archive
 
 REPO = Path(__file__).resolve().parents[1]

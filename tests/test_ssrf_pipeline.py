@@ -18,8 +18,8 @@ from faultsite import FaultSite, SilentListener, rss, serve, stub_resolver
 from sqlalchemy import select
 
 from ingest.config import parse_config
-from ingest.fetch import Fetcher
-from ingest.pipeline import PollContext, poll_source
+from ingest.fetch.client import Fetcher
+from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Entry, Fetch, Source
 

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 from ingest import decide
 from ingest.config import SourceConfig
 from ingest.errors import DatabaseError, ErrorKind, FetchError, SchemaMismatchError, UsageError
-from ingest.extract import Extraction, ExtractionFailure
-from ingest.feeds import FeedEntry
-from ingest.fetch import FetchRecord, FetchResult
+from ingest.extract.pages import Extraction, ExtractionFailure
+from ingest.feeds.parse import FeedEntry
+from ingest.fetch.client import FetchRecord, FetchResult
 from ingest.store import archive
 from ingest.store.archive import read_blob
 from ingest.store.db import (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.analyse.tagging import load_taxonomy, parse_taxonomy, term_regex
 from ingest.errors import ConfigError
-from ingest.tagging import load_taxonomy, parse_taxonomy, term_regex
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = load_taxonomy(ROOT / "config" / "tags.yaml")
@@ -135,7 +135,7 @@ def test_first_character_grouping_changes_no_result(monkeypatch: pytest.MonkeyPa
 
     import yaml
 
-    import ingest.tagging as tagging
+    import ingest.analyse.tagging as tagging
 
     data = yaml.safe_load((ROOT / "config" / "tags.yaml").read_text(encoding="utf-8"))
     texts = [(a["title"], a["text"]) for f in ("tag_articles.jsonl", "tag_articles_heldout.jsonl")
@@ -161,6 +161,6 @@ def test_first_character_grouping_changes_no_result(monkeypatch: pytest.MonkeyPa
     ("«[^«»]{1,25}»(?P<xa_8>)", ("«", "[^«»]{1,25}»(?P<xa_8>)")),
 ])
 def test_first_character_split(alt: str, split: tuple[str, str] | None) -> None:
-    from ingest.tagging import _split_first
+    from ingest.analyse.tagging import _split_first
 
     assert _split_first(alt) == split

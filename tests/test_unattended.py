@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from faultsite import FaultSite, article_html, reply
 from sqlalchemy import Engine, select
 
-from ingest import pipeline
 from ingest.cli import main
 from ingest.clock import ManualClock
 from ingest.config import Config, parse_config
-from ingest.poll import poll
+from ingest.pipeline import stages as pipeline
+from ingest.pipeline.poll import poll
 from ingest.store import archive
 from ingest.store.db import open_archive, read_session
 from ingest.store.models import Article, ArticleEvent, ArticleState, ArticleVersion, Entry, Fetch, Source

@@ -96,7 +96,7 @@ class PollSettings(_Strict):
 
 
 class DedupSettings(_Strict):
-    """Near-duplicate detection and story clustering (see ingest.neardup)."""
+    """Near-duplicate detection and story clustering (see ingest.analyse.neardup)."""
 
     # estimated Jaccard similarity of word shingles at or above which two texts are one story
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.5

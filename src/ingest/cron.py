@@ -1,47 +1,47 @@
-"""Validation of five-field cron expressions, as Prefect's Cron schedules accept them.
+"""Validation of cron expressions with croniter, the parser Prefect's Cron schedules use.
 
-The configuration is validated without importing Prefect (that costs ~2 s per command), so this is
-a small checker of the standard syntax: ``*``, numbers, ranges, steps, lists, and month/day names.
+Prefect vendors croniter (``prefect._vendor.croniter``), but importing anything under ``prefect``
+costs ~2 s, and the configuration is validated by every command; the croniter package gives the same
+semantics: five fields (or six, with seconds), names, ``@hourly``/``@daily`` …, ``L`` and ``#``. An
+expression that can never fire (``0 0 30 2 *``) is refused too, where Prefect would accept it and
+never run.
 """
 
 from __future__ import annotations
 
-import re
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-# (name, lowest, highest, names mapped to numbers)
-_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
-    ("day of week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
-)
-_PART_RE = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/([0-9]+))?$")
+from croniter import CroniterBadDateError, croniter
 
 
 def cron_problem(expr: str) -> str | None:
     """Why ``expr`` is not a valid cron expression, or None when it is."""
-    fields = expr.split()
-    if len(fields) != 5:
-        return f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)} in {expr!r}"
-    for text, (name, low, high, names) in zip(fields, _FIELDS, strict=True):
-        for part in text.lower().split(","):
-            m = _PART_RE.match(part)
-            if not m:
-                return f"bad {name} field {text!r} in {expr!r}"
-            base, step = m.groups()
-            if step is not None and int(step) == 0:
-                return f"step 0 in {name} field {text!r} of {expr!r}"
-            if base == "*":
-                continue
-            for value in base.split("-"):
-                number = names.get(value, int(value) if value.isdigit() else None)
-                if number is None or not low <= number <= high:
-                    return f"{name} {value!r} out of range {low}-{high} in {expr!r}"
+    if not isinstance(expr, str) or not expr.strip():
+        return "a cron expression is needed (e.g. '*/15 * * * *')"
+    if not croniter.is_valid(expr):
+        fields = expr.split()
+        if not expr.startswith("@") and len(fields) not in (5, 6):
+            return f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)} in {expr!r}"
+        return f"bad {_bad_field(fields)} in {expr!r}"
+    try:
+        croniter(expr, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        return f"{expr!r} never fires (no such date)"
     return None
+
+
+_FIELDS = ("minute", "hour", "day of month", "month", "day of week", "second")
+
+
+def _bad_field(fields: list[str]) -> str:
+    """Which field croniter refuses: each is tried alone, the others ``*`` (croniter names none)."""
+    for i, text in enumerate(fields[:6]):
+        alone = ["*"] * len(fields)
+        alone[i] = text
+        if not croniter.is_valid(" ".join(alone)):
+            return f"{_FIELDS[i]} field {text!r}"
+    return "combination of fields"
 
 
 def timezone_problem(name: str) -> str | None:

@@ -2,7 +2,7 @@
 
 A SIGTERM lands in the main thread, but the work may run elsewhere (a Prefect flow engine runs flows in
 threads of its own, polls run sources in threads). So stopping is cooperative as well as an exception:
-:func:`request_stop` sets the ``stopping`` event of every live :class:`~ingest.pipeline.PollContext`
+:func:`request_stop` sets the ``stopping`` event of every live :class:`~ingest.pipeline.stages.PollContext`
 (each registers itself), and those stop sending requests, store what they fetched, and end their run as
 ``interrupted``; the handler then raises in the main thread, so the command exits and its exit
 handlers stop what it started.

@@ -20,15 +20,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from ingest.blobs import PackedBody, pack_body, unpack_body
+from ingest.analyse.dedup import content_sha256
+from ingest.analyse.neardup import headline_core
 from ingest.clock import SYSTEM_CLOCK
-from ingest.dedup import content_sha256
 from ingest.errors import ErrorKind, FetchError
-from ingest.extract import Extraction, ExtractionFailure
-from ingest.feeds import FeedEntry
-from ingest.fetch import FetchRecord, FetchResult
-from ingest.neardup import headline_core
+from ingest.extract.pages import Extraction, ExtractionFailure
+from ingest.feeds.parse import FeedEntry
+from ingest.fetch.client import FetchRecord, FetchResult
 from ingest.store import enrich, events, revisions
+from ingest.store.blobs import PackedBody, pack_body, unpack_body
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import (
     Article,
@@ -117,7 +117,7 @@ def record_fetch(s: Session, result: FetchResult, *, kind: str, run_id: int | No
                  source_id: int | None, keep_body: bool = True, packed: PackedBody | None = None,
                  now: datetime | None = None) -> int | None:
     """One ``fetches`` row per attempt; the last attempt holds the body's blob. Returns its id.
-    ``packed``: the body as packed by an extractor process (ingest.precompute), if it was."""
+    ``packed``: the body as packed by an extractor process (ingest.analyse.precompute), if it was."""
     last_id: int | None = None
     for i, rec in enumerate(result.records):
         is_last = i == len(result.records) - 1

@@ -22,8 +22,8 @@ import numpy as np
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlmodel import Session
 
-from ingest import neardup
-from ingest.precompute import TextFacts
+from ingest.analyse import neardup
+from ingest.analyse.precompute import TextFacts
 from ingest.store.db import insert_ignore
 from ingest.store.models import ArticleState, ClusterMember, LshBand, StoryCluster, TitleHash
 
@@ -113,7 +113,7 @@ def place_article(s: Session, article_id: int, *, text: str, title: str | None, 
                   params: neardup.DedupParams, title_window: timedelta, now: datetime,
                   facts: TextFacts | None = None) -> Placement:
     """Sign, index and cluster a newly archived article. ``facts``: the text's keys if computed
-    already (ingest.precompute)."""
+    already (ingest.analyse.precompute)."""
     st = _stmts(s)
     sig, keys = _sign(text, params, facts)
     best: tuple[float, int, int | None] | None = None

@@ -15,12 +15,12 @@ from pathlib import Path
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
+from ingest.analyse.neardup import DedupParams
+from ingest.analyse.precompute import Precompute, TextFacts
+from ingest.analyse.tagging import DEFAULT_TAGS_PATH, Taxonomy, load_taxonomy
 from ingest.config import Config, DedupSettings
-from ingest.neardup import DedupParams
-from ingest.precompute import Precompute, TextFacts
 from ingest.store import clusters, revisions, tagstore
 from ingest.store.models import Article
-from ingest.tagging import DEFAULT_TAGS_PATH, Taxonomy, load_taxonomy
 
 # built once, executed with parameters: this runs for every stored article
 _STORED = select(Article.title, Article.text, Article.content_sha256, Article.current_extraction_id,
@@ -64,7 +64,7 @@ def after_store(s: Session, enricher: Enricher, article_id: int, status: str, *,
                 fetch_id: int | None, run_id: int | None, now: datetime, entry_ids: Sequence[int] = (),
                 facts: TextFacts | None = None) -> None:
     """``status`` new: version 1, cluster, rule tags; updated: next version, new bands, rule tags.
-    ``facts``: the stored text's keys as the extractor processes computed them (ingest.precompute);
+    ``facts``: the stored text's keys as the extractor processes computed them (ingest.analyse.precompute);
     each is used only when computed with this enricher's settings."""
     title, text, sha, extraction_id, language = s.connection().execute(_STORED, {"aid": article_id}).one()
     kw = dict(title=title, text=text, text_sha=sha, fetch_id=fetch_id, extraction_id=extraction_id,

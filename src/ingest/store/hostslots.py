@@ -9,7 +9,7 @@ FOR UPDATE`` in slot order on PostgreSQL, one order, so no deadlock; ``BEGIN IMM
 all writers on SQLite) while a process picks a free slot and reserves its start time; the request
 then runs outside any transaction. A slot is released after the request. A process that dies
 (SIGKILL, OOM) cannot release its slots: a process on the same machine sees the holder is gone
-(:func:`ingest.leases.holder_is_dead`) and takes the slot at once; a holder on another machine keeps it
+(:func:`ingest.store.leases.holder_is_dead`) and takes the slot at once; a holder on another machine keeps it
 until its lease runs out, which is sized to the longest a request may hold a slot (the fetch timeout,
 plus a margin), not minutes. Start times come from each process's clock: workers on
 several machines need synchronised clocks (NTP) for the spacing to hold exactly.
@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, bindparam, select, update
 
-from ingest.leases import holder_is_dead
 from ingest.store.db import insert_ignore, write_session, write_transaction
+from ingest.store.leases import holder_is_dead
 from ingest.store.models import HostSlot  # spacing is real seconds (ingest/clock.py)
 from ingest.store.models import utcnow as real_now
 

@@ -133,7 +133,7 @@ def recent_runs(s: Session, *, limit: int = 20, kind: str | None = None,
     """The latest runs, newest first, with what they did (their summary) and why they failed.
     ``process_gone``: a "running" run whose process no longer exists on this machine (killed; the next
     run marks it "abandoned"); None when that cannot be told (finished, or run on another machine)."""
-    from ingest.leases import holder_is_dead
+    from ingest.store.leases import holder_is_dead
 
     q = select(Run).order_by(Run.id.desc()).limit(limit)  # type: ignore[union-attr]
     if kind:

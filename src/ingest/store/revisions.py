@@ -2,7 +2,7 @@
 
 Every distinct text of an article is a row of ``article_versions`` (version 1 when first archived);
 ``article_state.version`` names the latest. A re-fetch is a new version only when the text's letters
-and digits changed (:func:`ingest.neardup.revision_key`): whitespace, punctuation and case edits are
+and digits changed (:func:`ingest.analyse.neardup.revision_key`): whitespace, punctuation and case edits are
 not revisions, and an identical text never is.
 
 Re-checks: each article is re-fetched on the schedule of :func:`ingest.decide.next_revision_check`
@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlmodel import Session
 
 from ingest import decide
-from ingest.neardup import revision_key
+from ingest.analyse.neardup import revision_key
 from ingest.store.models import Article, ArticleState, ArticleVersion, Entry, Fetch
 
 
@@ -47,7 +47,7 @@ def _statements() -> SimpleNamespace:
 
 def same_revision(s: Session, article_id: int, text: str, *, key: str | None = None) -> bool:
     """True when ``text`` differs from the latest version at most in whitespace or punctuation.
-    ``key``: the text's revision key when computed already (ingest.precompute)."""
+    ``key``: the text's revision key when computed already (ingest.analyse.precompute)."""
     latest = _run(s, select(ArticleState.version_key).where(ArticleState.article_id == article_id)).scalar()
     return latest is not None and latest == (key or revision_key(text))
 

@@ -1,6 +1,6 @@
 """Runs in the archive: one row per poll, backfill or reprocess, with the process that runs it.
 
-A run records its owner (host, PID namespace, pid and start time: :func:`ingest.leases.new_owner`), so a
+A run records its owner (host, PID namespace, pid and start time: :func:`ingest.store.leases.new_owner`), so a
 run whose process was killed can be told apart from one still running, and is marked ``abandoned`` by
 the next run started on that machine.
 """
@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from ingest import __version__, leases
+from ingest import __version__
 from ingest.clock import SYSTEM_CLOCK
 from ingest.errors import Interrupted
+from ingest.store import leases
 from ingest.store.db import read_session, write_session
 from ingest.store.models import Run
 

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlmodel import Session
 
+from ingest.analyse.keyphrases import Keyphrase, extract_keyphrases
+from ingest.analyse.tagging import RuleTag, Taxonomy
 from ingest.clock import SYSTEM_CLOCK, Clock
-from ingest.keyphrases import Keyphrase, extract_keyphrases
 from ingest.store.db import write_session
 from ingest.store.models import Article, ArticleTag
-from ingest.tagging import RuleTag, Taxonomy
 
 RULE = "rule"
 KEYPHRASE = "keyphrase"
@@ -37,7 +37,7 @@ def _rows(article_id: int, tags: list[RuleTag], version: str, now: Any) -> list[
 def apply_rule_tags(s: Session, tax: Taxonomy, article_id: int, title: str | None, text: str, *,
                     tags: list[RuleTag] | None = None, now: datetime | None = None) -> list[str]:
     """Replace one article's rule tags; returns the tags. ``tags``: ``tax.tag(title, text)`` when
-    computed already (ingest.precompute)."""
+    computed already (ingest.analyse.precompute)."""
     if tags is None:
         tags = tax.tag(title, text)
     conn = s.connection()

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-26
 
-- runs.owner: host, pid and the pid's start time (``ingest.leases.new_owner``). A run left "running"
+- runs.owner: host, pid and the pid's start time (``ingest.store.leases.new_owner``). A run left "running"
   by a process that no longer exists on this machine is marked "abandoned" by the next run.
 
 Only ``down_revision`` refers to another migration: re-pointing it is all a merge needs.

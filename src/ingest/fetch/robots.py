@@ -22,25 +22,34 @@ Unreachable answers are not reused: the next run asks again.
 
 Feeds are not checked: they are published to be polled.
 
-Known limits of urllib.robotparser: the first matching rule wins (RFC 9309 says the longest), ``*``
-and ``$`` inside paths are not wildcards, and Crawl-delay is not applied (politeness comes from
-the configured per-host delay).
+The rules are matched by Protego (Scrapy's parser): RFC 9309 longest match (``Disallow: /`` then
+``Allow: /news/`` allows ``/news/a.html``), ``*`` and ``$`` wildcards, percent-encoding normalised.
+urllib.robotparser, used before, takes the first matching rule and reads ``*`` literally. Crawl-delay
+is not applied: politeness comes from the configured per-host delay.
 """
 
 from __future__ import annotations
 
 import threading
-import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
+from protego import Protego
 
-from ingest.errors import ErrorKind
+from ingest.errors import ErrorKind, FetchError
 
-if TYPE_CHECKING:
-    from ingest.fetch import FetchResult
+
+class FetchResult(Protocol):
+    """What robots.txt handling reads of a fetch (:class:`ingest.fetch.client.FetchResult` is one)."""
+
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def error(self) -> FetchError | None: ...
 
 ROBOTS_MAX_BYTES = 512 * 1024
 
@@ -69,21 +78,20 @@ class RobotsRules:
     """The outcome for one origin: parsed rules, or a blanket allow/disallow."""
 
     allow_all: bool
-    parser: urllib.robotparser.RobotFileParser | None = None
+    parser: Protego | None = None
     reason: str = ""
     kind: ErrorKind = ErrorKind.ROBOTS  # what a refusal is reported as
 
     def allows(self, token: str, url: str) -> bool:
         if self.parser is None:
             return self.allow_all
-        return self.parser.can_fetch(token, url)
+        return bool(self.parser.can_fetch(url, token))
 
 
 def rules_from_result(result: FetchResult) -> RobotsRules:
     """Turn the robots.txt fetch into rules, per the table in the module docstring."""
     if result.error is None:
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(result.body.decode("utf-8-sig", errors="replace").splitlines())
+        parser = Protego.parse(result.body.decode("utf-8-sig", errors="replace"))
         return RobotsRules(allow_all=True, parser=parser, reason=f"robots.txt {result.status}")
     kind = result.error.kind
     if kind in _ALLOW_ON:

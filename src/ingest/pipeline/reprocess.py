@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import Session
 
+from ingest.analyse.dedup import content_sha256
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config
-from ingest.dedup import content_sha256
-from ingest.extract import Extraction, ExtractorPool, PageInput
+from ingest.extract.pages import Extraction, ExtractorPool, PageInput
 from ingest.store import archive, clusters, revisions, tagstore
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.enrich import Enricher

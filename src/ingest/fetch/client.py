@@ -6,12 +6,12 @@ exceptions. Each HTTP attempt becomes one :class:`FetchRecord` (a row of the ``f
 Limits, all from :class:`~ingest.config.FetchSettings`:
 
 * time: httpx connect/read/pool timeouts, plus a wall-clock deadline per attempt (all its redirect
-  hops) enforced on every socket operation by :mod:`ingest.netguard`;
+  hops) enforced on every socket operation by :mod:`ingest.fetch.netguard`;
 * size: Content-Length over ``max_bytes`` is refused before reading; otherwise the body is read raw
   and decoded here, in bounded pieces, so a compression bomb stops at ``max_bytes`` + one piece;
-* addresses: :mod:`ingest.netguard` vets the IP of every connection, redirects included;
+* addresses: :mod:`ingest.fetch.netguard` vets the IP of every connection, redirects included;
 * politeness: per-host concurrency and spacing of request starts, a global in-flight cap, robots.txt
-  for pages (:mod:`ingest.robots`).
+  for pages (:mod:`ingest.fetch.robots`).
 
 Redirects are followed here, not by httpx, so every hop is recorded and re-checked.
 """
@@ -35,16 +35,16 @@ from typing import Literal
 import brotli
 import httpx
 
-from ingest import netguard
-from ingest.botwall import detect_bot_wall
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import FetchSettings
-from ingest.decompress import ACCEPT_ENCODING, DECODE_CHUNK, Decoder, IncompleteEncoding
 from ingest.errors import ErrorKind, FetchError
-from ingest.netguard import Resolver
-from ingest.politeness import Politeness
-from ingest.refresh import meta_refresh_target
-from ingest.robots import ROBOTS_MAX_BYTES, RobotsCache
+from ingest.fetch import netguard
+from ingest.fetch.botwall import detect_bot_wall
+from ingest.fetch.decompress import ACCEPT_ENCODING, DECODE_CHUNK, Decoder, IncompleteEncoding
+from ingest.fetch.netguard import Resolver
+from ingest.fetch.politeness import Politeness
+from ingest.fetch.refresh import meta_refresh_target
+from ingest.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
 
 __all__ = ["DECODE_CHUNK", "FetchCancelled", "FetchRecord", "FetchResult", "Fetcher", "Resolver"]
 

@@ -20,13 +20,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select, update
 
-from ingest import decide, feedwalk, sitemaps
+from ingest import decide
 from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
 from ingest.errors import ErrorKind, FeedParseError, UsageError
-from ingest.feeds import FeedEntry, parse_feed
-from ingest.fetch import Fetcher, FetchResult
-from ingest.pipeline import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
+from ingest.feeds import sitemaps
+from ingest.feeds import walk as feedwalk
+from ingest.feeds.parse import FeedEntry, parse_feed
+from ingest.fetch.client import Fetcher, FetchResult
+from ingest.pipeline.stages import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
 from ingest.store import archive
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import BackfillCheckpoint, Entry
@@ -76,7 +78,7 @@ class WindowReport:
 
 
 def parse_via(via: str) -> tuple[str, str | None]:
-    if via in ("sitemap", "feed", "archive"):  # archive: re-extract stored bytes (ingest.reprocess)
+    if via in ("sitemap", "feed", "archive"):  # archive: re-extract stored bytes (ingest.pipeline.reprocess)
         return via, None
     if via.startswith("urls:") and len(via) > 5:
         return "urls", via[5:]

@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from ingest import decide, leases
+from ingest import decide
 from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
-from ingest.store import archive
+from ingest.store import archive, leases
 from ingest.store.db import read_session
 from ingest.store.models import Source
 

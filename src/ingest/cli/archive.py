@@ -1,6 +1,6 @@
 """Archive-maintenance commands of ``ingest``: ``retag`` and ``reprocess`` (no network).
 
-Registered on the main group by :mod:`ingest.cli` (kept apart so that module stays small).
+Registered on the main group (:mod:`ingest.cli.group`) when :mod:`ingest.cli` is imported.
 """
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from datetime import datetime
 
 import click
 
-from ingest.cli import (
+from ingest.cli.group import (
     UTCDate,
-    _config_for_db,
-    _engine,
-    _json_line,
+    config_for_db,
     config_option,
     db_option,
+    json_line,
     json_option,
     main,
+    open_engine,
 )
 from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
 from ingest.errors import UsageError
@@ -34,18 +34,18 @@ from ingest.errors import UsageError
 def retag(taxonomy_path: str | None, with_keyphrases: bool, db: str | None, config_path: str | None,
           as_json: bool) -> None:
     """Re-apply the taxonomy's rules to every archived article (no network; idempotent)."""
+    from ingest.analyse.tagging import DEFAULT_TAGS_PATH, load_taxonomy
     from ingest.config import KeyphraseSettings
     from ingest.store.tagstore import retag as run_retag
-    from ingest.tagging import DEFAULT_TAGS_PATH, load_taxonomy
 
-    config = _config_for_db(config_path)
+    config = config_for_db(config_path)
     path = taxonomy_path or (config.taxonomy if config else None) or DEFAULT_TAGS_PATH
     taxonomy = load_taxonomy(path)
     k = config.keyphrases if config else KeyphraseSettings()
-    summary = run_retag(_engine(db, config_path), taxonomy,
+    summary = run_retag(open_engine(db, config_path), taxonomy,
                         keyphrases=(k.top, k.max_words) if with_keyphrases else None)
     if as_json:
-        _json_line(summary)
+        json_line(summary)
     else:
         click.echo(f"retagged {summary['articles']} articles with {path} (rule version {summary['rule_version']}): "
                    f"{summary['rule_tags']} rule tags on {summary['tagged']} articles"
@@ -63,7 +63,7 @@ def retag(taxonomy_path: str | None, with_keyphrases: bool, db: str | None, conf
 def reprocess(config_path: str, db: str | None, sources: tuple[str, ...], since: datetime | None,
               until: datetime | None, as_json: bool) -> None:
     """Re-extract archived articles from their stored raw bytes, then re-dedup and re-tag (no network)."""
-    from ingest.reprocess import reprocess as run_reprocess
+    from ingest.pipeline.reprocess import reprocess as run_reprocess
     from ingest.store.db import open_archive
 
     config = load_config(config_path)
@@ -72,7 +72,7 @@ def reprocess(config_path: str, db: str | None, sources: tuple[str, ...], since:
     engine = open_archive(resolve_database_url(db, config), create_if_empty=False)
     summary = run_reprocess(engine, config, sources=list(sources) or None, since=since, until=until)
     if as_json:
-        _json_line(summary)
+        json_line(summary)
     else:
         click.echo(f"reprocess run {summary['run_id']}: {summary['articles']} articles, {summary['revised']} revised, "
                    f"{summary['unchanged']} unchanged, {summary['failed']} failed, "

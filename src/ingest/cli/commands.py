@@ -1,135 +1,126 @@
-"""The ``ingest`` command: a thin layer over the library.
-
-Exit codes: 0 the run completed (per-item failures are recorded and summarised, not fatal); 1 the run
-failed; 2 a usage or configuration error, reported as one line on stderr.
-"""
+"""The archive's everyday commands: ``poll``, ``search``, ``show``, ``export``, ``stats``, ``sources``, ``demo``."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import signal
 import sys
-import tempfile
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
-# Prefect phones home unless told not to; set before anything imports it.
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-from ingest import __version__  # noqa: E402
-from ingest.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_database_url  # noqa: E402
-from ingest.errors import ConfigError, DatabaseError, IngestError, Interrupted, UsageError  # noqa: E402
-from ingest.report import format_table, summary_rows  # noqa: E402
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"ingest: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _json_line(obj: Any, out: TextIO | None = None) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, default=str), file=out)
-
-
-class UTCDate(click.ParamType):
-    """ISO 8601 date or date-time; naive values are UTC."""
-
-    name = "date"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"{value!r} is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM])", param, ctx)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _config_for_db(config_path: str | None) -> Config | None:
-    """Query commands read ``database:`` from the config when there is one; its absence is fine."""
-    path = config_path or DEFAULT_CONFIG_PATH
-    if config_path is None and not Path(path).is_file():
-        return None
-    return load_config(path)
-
-
-def _engine(db: str | None, config_path: str | None) -> Any:
-    from ingest.store.db import open_archive
-
-    return open_archive(resolve_database_url(db, _config_for_db(config_path)), create_if_empty=False)
-
-
-db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")
-config_option = click.option("--config", "config_path", metavar="FILE",
-                             help=f"Feeds configuration (default {DEFAULT_CONFIG_PATH}).")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
-
-
-def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([
-        click.option("--source", "sources", multiple=True, metavar="NAME", help="Only articles from this source."),
-        click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only articles with this tag."),
-        click.option("--since", type=UTCDate(), help="Published (or first seen) on or after this date."),
-        click.option("--until", type=UTCDate(), help="Published (or first seen) before this date."),
-        click.option("--language", metavar="CODE", help="Only articles in this language (e.g. en, uk)."),
-    ]):
-        f = opt(f)
-    return f
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ingest")
-def main() -> None:
-    """Scheduled news ingestion and archiving with full provenance."""
-
+from ingest.cli.group import (
+    config_for_db,
+    config_option,
+    db_option,
+    fail,
+    filter_options,
+    json_line,
+    json_option,
+    main,
+    open_engine,
+)
+from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
+from ingest.errors import ConfigError, DatabaseError, UsageError
+from ingest.pipeline.report import format_table, summary_rows
 
 # --- poll -----------------------------------------------------------------------------------------
 
-def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_json: bool) -> int:
-    from ingest.runtime import load_flow, prestart_prefect_api, shared_extractor
+def use_prefect(flag: bool | None) -> bool:
+    """Run as a Prefect flow run? ``--prefect``/``--no-prefect`` when given, else only when a Prefect
+    server is configured (``PREFECT_API_URL``): a command never starts Prefect's temporary local server
+    by itself (10-25 s, and it times out on a loaded machine)."""
+    return bool(os.environ.get("PREFECT_API_URL")) if flag is None else flag
+
+
+def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_json: bool,
+              prefect: bool | None = None) -> int:
+    from ingest.orchestrate.runtime import shared_extractor
+    from ingest.pipeline.results import PollResult
     from ingest.store.db import open_archive
 
     config = load_config(config_path)
     config.select(list(sources))  # unknown names are a usage error before anything starts
     database_url = resolve_database_url(db, config)
-    open_archive(database_url).dispose()  # schema problems surface here, as one line
-    # Overlap the slow starts: Prefect's local API server, and extraction workers importing trafilatura.
-    wait_for_prefect = prestart_prefect_api()
-    shared_extractor(config.extract)
+    engine = open_archive(database_url)  # schema problems surface here, as one line
     for problem in config.invalid_sources:
         click.echo(f"ingest: error: {problem} (source skipped)", err=True)
-    flow = load_flow("poll", "poll_feeds")
-    wait_for_prefect()
     try:
-        summary = flow(config_path=config_path, sources=list(sources) or None, database_url=database_url)
+        if use_prefect(prefect):
+            from ingest.orchestrate.runtime import load_flow, prestart_prefect_api
+
+            engine.dispose()
+            # Overlap the slow starts: Prefect's API (local only without a server), extraction workers.
+            wait_for_prefect = prestart_prefect_api()
+            shared_extractor(config.extract)
+            flow = load_flow("poll", "poll_feeds")
+            wait_for_prefect()
+            result = PollResult.from_summary(
+                flow(config_path=config_path, sources=list(sources) or None, database_url=database_url))
+        else:
+            from ingest.pipeline.poll import poll as run_poll
+
+            try:
+                result = run_poll(config, engine, sources=list(sources) or None,
+                                  extractor=shared_extractor(config.extract))
+            finally:
+                engine.dispose()
     except (ConfigError, UsageError, DatabaseError):
         raise  # exit 2, one line, from entry()
     except Exception as exc:  # the run itself failed (its row in `runs` says why)
-        _fail(f"poll run failed: {type(exc).__name__}: {exc}", 1)
+        fail(f"poll run failed: {type(exc).__name__}: {exc}", 1)
     if as_json:
-        _json_line(summary)
+        json_line(result.as_dict())
     else:
-        click.echo(format_table(summary_rows(summary)))
+        click.echo(format_table(summary_rows(result)))
+    if result.all_failed:
+        click.echo(f"ingest: error: {all_failed_line(result)}", err=True)
+        return 1
     return 2 if config.invalid_sources else 0
+
+
+# The likely cause of a poll in which every source failed the same way, by error kind.
+_LIKELY_CAUSE = {
+    "dns": "is the network reachable?", "connection": "is the network reachable?",
+    "refused": "is the network reachable (or a proxy needed)?",
+    "timeout": "is the network reachable, or very slow?", "tls": "is a proxy intercepting TLS?",
+    "forbidden_address": "do the feeds point at private addresses (fetch.allow_private_networks)?",
+    "internal": "see `ingest sources` for the detail",
+}
+
+
+def all_failed_line(result: Any) -> str:
+    """One line for a poll in which every polled source failed, with the likely cause."""
+    failed = [s for s in result.sources if not s.ok]
+    kinds = sorted({s.error_kind or "unknown" for s in failed})
+    n = len(failed)
+    noun = "source" if n == 1 else "sources"
+    if len(kinds) == 1:
+        cause = _LIKELY_CAUSE.get(kinds[0], "see `ingest sources` for each error")
+        return f"all {n} {noun} failed with {kinds[0]}: {cause}"
+    return f"all {n} {noun} failed ({', '.join(kinds)}): see `ingest sources` for each error"
+
+
+prefect_option = click.option(
+    "--prefect/--no-prefect", "prefect", default=None,
+    help="Run as a Prefect flow run (default: only when PREFECT_API_URL points at a Prefect server).")
 
 
 @main.command()
 @click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
 @db_option
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Poll only these sources.")
+@prefect_option
 @json_option
-def poll(config_path: str, db: str | None, sources: tuple[str, ...], as_json: bool) -> None:
-    """Poll the configured feeds once (runs the poll-feeds Prefect flow)."""
-    sys.exit(_run_poll(config_path, db, sources, as_json))
+def poll(config_path: str, db: str | None, sources: tuple[str, ...], prefect: bool | None, as_json: bool) -> None:
+    """Poll the configured feeds once: fetch, extract, deduplicate and archive every new article.
+
+    Runs in this process; as a Prefect flow run (poll-feeds) when a Prefect server is configured."""
+    sys.exit(_run_poll(config_path, db, sources, as_json, prefect))
 
 
 # --- search / show / export -----------------------------------------------------------------------
@@ -161,7 +152,7 @@ def search(query: str | None, sources: tuple[str, ...], tags: tuple[str, ...], s
     from ingest.store.query import article_records
     from ingest.store.search import search as run_search
 
-    engine = _engine(db, config_path)
+    engine = open_engine(db, config_path)
     if collapse:
         from ingest.store.stories import search_collapsed as run_search
     hits = run_search(engine, query, _filters(sources, tags, since, until, language), limit=limit,
@@ -176,7 +167,7 @@ def search(query: str | None, sources: tuple[str, ...], tags: tuple[str, ...], s
                      "score": None if hit.score is None else round(abs(hit.score), 4), "snippet": hit.snippet})
     if as_json:
         for row in rows:
-            _json_line(row)
+            json_line(row)
     elif not rows:
         click.echo("no matching articles")
     else:
@@ -200,11 +191,11 @@ def _clip(value: str | None, n: int) -> str:
 def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | None, as_json: bool,
          history: bool = False) -> None:
     """An article with its whole provenance chain (or the recorded failure of a URL)."""
-    from ingest.render import print_failed_entries, print_provenance
+    from ingest.cli.render import print_failed_entries, print_provenance
     from ingest.store.db import read_session
     from ingest.store.query import failed_entries, provenance, resolve_article
 
-    engine = _engine(db, config_path)
+    engine = open_engine(db, config_path)
     with read_session(engine) as s:
         article_id = resolve_article(s, id_or_url)
         if article_id is None:
@@ -212,12 +203,12 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
             if not entries:
                 raise UsageError(f"no article or feed entry matches {id_or_url!r}")
             if as_json:
-                _json_line({"url": id_or_url, "article": None, "entries": entries})
+                json_line({"url": id_or_url, "article": None, "entries": entries})
             else:
                 print_failed_entries(id_or_url, entries)
             return
         data = provenance(s, article_id)
-        from ingest.history import history_records, print_cluster, print_history
+        from ingest.cli.history import history_records, print_cluster, print_history
         from ingest.store.clusters import cluster_of
         from ingest.store.revisions import versions
 
@@ -225,7 +216,7 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
         if history:
             data["history"] = history_records(versions(s, article_id))
     if as_json:
-        _json_line(data)
+        json_line(data)
     else:
         print_provenance(data, with_text=with_text)
         print_cluster(data["cluster"], article_id)
@@ -248,7 +239,7 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
     from ingest.store.db import read_session
     from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
 
-    engine = _engine(db, config_path)
+    engine = open_engine(db, config_path)
     ids = export_ids(engine, query, _filters(sources, tags, since, until, language))
     stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
     try:
@@ -290,11 +281,11 @@ def sources(db: str | None, config_path: str | None, as_json: bool) -> None:
     from ingest.store.db import read_session
     from ingest.store.query import sources_status
 
-    with read_session(_engine(db, config_path)) as s:
+    with read_session(open_engine(db, config_path)) as s:
         rows = sources_status(s)
     if as_json:
         for row in rows:
-            _json_line(row)
+            json_line(row)
         return
     if not rows:
         click.echo("no sources polled yet")
@@ -325,10 +316,10 @@ def stats(db: str | None, config_path: str | None, as_json: bool) -> None:
     from ingest.store.db import read_session
     from ingest.store.query import stats as get_stats
 
-    with read_session(_engine(db, config_path)) as s:
+    with read_session(open_engine(db, config_path)) as s:
         data = get_stats(s)
     if as_json:
-        _json_line(data)
+        json_line(data)
         return
     for key, value in data.items():
         if isinstance(value, dict):
@@ -348,7 +339,7 @@ def db_upgrade(db: str | None, config_path: str | None) -> None:
     """Migrate the archive to this version's schema (back it up first)."""
     from ingest.store.db import open_engine, upgrade
 
-    url = resolve_database_url(db, _config_for_db(config_path))
+    url = resolve_database_url(db, config_for_db(config_path))
     before, after = upgrade(open_engine(url))
     click.echo(f"database at revision {after}" + (f" (was {before})" if before != after else " (already current)"))
 
@@ -360,7 +351,7 @@ def db_current(db: str | None, config_path: str | None) -> None:
     """Print the archive's schema revision and the one this ingest expects."""
     from ingest.store.db import current_revision, head_revision, open_engine
 
-    url = resolve_database_url(db, _config_for_db(config_path))
+    url = resolve_database_url(db, config_for_db(config_path))
     click.echo(f"database: {current_revision(open_engine(url)) or 'empty'}; expected: {head_revision()}")
 
 
@@ -371,7 +362,8 @@ def db_current(db: str | None, config_path: str | None) -> None:
 @click.option("--port", default=None, type=click.IntRange(0, 65535),
               help="Port of the local demo site (default 8642; canonical URLs include it).")
 @click.option("--serve", is_flag=True, help="Only serve the demo site until interrupted.")
-def demo(db: str | None, port: int | None, serve: bool) -> None:
+@prefect_option
+def demo(db: str | None, port: int | None, serve: bool, prefect: bool | None) -> None:
     """Serve the bundled demo news site on 127.0.0.1 and poll it into an archive."""
     from ingest.demo.site import DEMO_PORT, demo_config_yaml, demo_site
 
@@ -389,66 +381,40 @@ def demo(db: str | None, port: int | None, serve: bool) -> None:
             except KeyboardInterrupt:
                 return
         database = db or os.environ.get("INGEST_DATABASE_URL") or "sqlite:///data/demo.db"
-        with tempfile.TemporaryDirectory() as tmp:
-            config_path = Path(tmp) / "demo-feeds.yaml"
-            config_path.write_text(demo_config_yaml(site.base_url, database), encoding="utf-8")
-            code = _run_poll(str(config_path), database, (), False)
-        click.echo("\nTry:")
-        for example in (f'ingest search "North Korean soldiers" --db {database}',
-                        f"ingest sources --db {database}",
-                        f"ingest export --format jsonl --source demo-europe --db {database} --out data/demo.jsonl"):
+        # The config it used is kept beside the database, so `sources`, `backfill` and `serve` work on
+        # the demo archive as printed (with `ingest demo --serve` running for the site itself).
+        config_path = _demo_config_path(database)
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(demo_config_yaml(site.base_url, database), encoding="utf-8")
+        code = _run_poll(str(config_path), database, (), False, prefect)
+        exe = _command_name()
+        click.echo(f"\nThe demo archive is {database}, its config {config_path}. Try:")
+        for example in (f'{exe} search "North Korean soldiers" --db {database}',
+                        f"{exe} show 1 --no-text --db {database}",
+                        f"{exe} sources --config {config_path}"):
             click.echo(f"  {example}")
         sys.exit(code)
     finally:
         site.stop()
 
 
-def _stop_on_sigterm() -> Any:
-    """SIGTERM (systemd, Kubernetes, `kill`) stops the command the way Ctrl-C does: as an exception in
-    the main thread, so runs end ``interrupted`` with their committed work kept, and exit handlers stop
-    what the command started (extractor processes, Prefect's local API server). The default action
-    would end the process on the spot and orphan them. Returns the handler it replaced."""
-    def handler(signum: int, frame: object) -> None:
-        from ingest.shutdown import request_stop
-
-        request_stop()  # runs on other threads (a Prefect flow's, sources') stop too
-        raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
-
-    return signal.signal(signal.SIGTERM, handler)
+def _demo_config_path(database: str) -> Path:
+    """``data/demo.db`` -> ``data/demo.yaml``; other databases: ``data/demo.yaml``."""
+    if database.startswith("sqlite:///") and database != "sqlite:///:memory:":
+        return Path(database.removeprefix("sqlite:///")).with_suffix(".yaml")
+    return Path("data/demo.yaml")
 
 
-def entry() -> None:
-    """Console entry point: one-line errors and the documented exit codes."""
-    previous = _stop_on_sigterm()
-    try:
-        _main()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _command_name() -> str:
+    """How to call ingest again, as the user did: `.venv/bin/ingest` when it is not on PATH."""
+    import shutil
+
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "ingest" and shutil.which("ingest") != str(argv0.resolve()):
+        try:
+            return str(argv0.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0)
+    return "ingest"
 
 
-def _main() -> None:
-    try:
-        main(standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail("aborted", 1)
-    except click.UsageError as exc:  # bad option values included (BadParameter): one line, like ours
-        _fail(exc.format_message(), 2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (ConfigError, UsageError, DatabaseError) as exc:
-        _fail(str(exc), 2)
-    except IngestError as exc:
-        _fail(str(exc), 1)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Interrupted as exc:
-        _fail(f"interrupted ({exc})", 128 + signal.SIGTERM)
-    except Exception as exc:  # a bug or an unexpected environment: one line, the trace on request
-        if os.environ.get("INGEST_DEBUG"):
-            raise
-        _fail(f"internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-              " (set INGEST_DEBUG=1 for the traceback)", 1)
-
-
-from ingest import cli_archive, cli_ops  # noqa: E402,F401  (register retag, reprocess; serve, backfill, deployments)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest import neardup
-from ingest.dedup import normalize_text, normalized_sha256
-from ingest.keyphrases import Keyphrase, extract_keyphrases
-from ingest.neardup import DedupParams
-from ingest.tagging import RuleTag, Taxonomy
+from ingest.analyse import neardup
+from ingest.analyse.dedup import normalize_text, normalized_sha256
+from ingest.analyse.keyphrases import Keyphrase, extract_keyphrases
+from ingest.analyse.neardup import DedupParams
+from ingest.analyse.tagging import RuleTag, Taxonomy
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Precompute:
 
 @dataclass(frozen=True, slots=True)
 class TextFacts:
-    """Keys of an extracted text, as :mod:`ingest.dedup`, :mod:`ingest.neardup` and
-    :mod:`ingest.tagging` compute them."""
+    """Keys of an extracted text, as :mod:`ingest.analyse.dedup`, :mod:`ingest.analyse.neardup` and
+    :mod:`ingest.analyse.tagging` compute them."""
 
     content_sha256: str  # dedup.content_sha256(text)
     revision_key: str  # neardup.revision_key(text)

@@ -1,6 +1,6 @@
 """Operations commands of ``ingest``: ``serve``, ``backfill``, ``deployments render``, ``runs``.
 
-Registered on the main group by :mod:`ingest.cli` (kept apart so that module stays small).
+Registered on the main group (:mod:`ingest.cli.group`) when :mod:`ingest.cli` is imported.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from ingest.cli import _json_line, config_option, db_option, json_option, main
+from ingest.cli.group import config_option, db_option, json_line, json_option, main, open_engine
 from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
-from ingest.report import format_table
+from ingest.pipeline.report import format_table
 
 DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
 
@@ -26,8 +26,8 @@ def serve(config_path: str, limit: int) -> None:
     """Serve the poll-feeds (scheduled), backfill and reprocess deployments in this process until Ctrl-C/SIGTERM."""
     # A first start of the local API migrates its database (~20 s, more on a busy machine): wait for it.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    from ingest.deployments import schedule_specs, serve_deployments
-    from ingest.runtime import prestart_prefect_api
+    from ingest.orchestrate.deployments import schedule_specs, serve_deployments
+    from ingest.orchestrate.runtime import prestart_prefect_api
     from ingest.store.db import open_archive
 
     wait_for_prefect = prestart_prefect_api()
@@ -45,7 +45,7 @@ def serve(config_path: str, limit: int) -> None:
     if not os.environ.get("PREFECT_API_URL"):  # the local API has no scheduler service: be it
         from prefect.server.api.server import SubprocessASGIServer
 
-        from ingest.localscheduler import LocalScheduler
+        from ingest.orchestrate.localscheduler import LocalScheduler
 
         scheduler = LocalScheduler(SubprocessASGIServer().api_url, ["poll-feeds/poll-feeds"]).start()
     # Prefect handles SIGINT and SIGTERM (graceful shutdown); schedules stay active for the next start.
@@ -71,8 +71,8 @@ def serve(config_path: str, limit: int) -> None:
 def backfill(source: str, since: str, until: str | None, via: str, window_days: int, config_path: str,
              db: str | None, as_json: bool) -> None:
     """Archive a source's past articles (resumable: finished windows are not redone)."""
-    from ingest import backfill as bf
-    from ingest.pipeline import PollContext
+    from ingest.pipeline import backfill as bf
+    from ingest.pipeline.stages import PollContext
     from ingest.store import archive
     from ingest.store.db import open_archive
     from ingest.store.runs import run_status
@@ -98,12 +98,12 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
             bar[0].update(1)
 
     if via == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
-        from ingest.reprocess import reprocess
+        from ingest.pipeline.reprocess import reprocess
 
         summary = reprocess(engine, config, sources=[source], since=start, until=end, run_id=run_id)
         archive.finish_run(engine, run_id, "completed", summary)
         if as_json:
-            _json_line(summary)
+            json_line(summary)
         else:
             click.echo(f"run {run_id}: re-extracted {summary['articles']} archived articles of {source}: "
                        f"{summary['revised']} revised, {summary['unchanged']} unchanged, {summary['failed']} failed")
@@ -120,7 +120,7 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
             bar[0].__exit__(None, None, None)
     archive.finish_run(engine, run_id, "completed", summary)
     if as_json:
-        _json_line(summary)
+        json_line(summary)
     elif not summary["by_window"] and not summary["problems"]:
         click.echo(f"backfill of {source} via {via} already done for {start:%Y-%m-%d}..{end:%Y-%m-%d}: nothing to do")
     else:
@@ -143,7 +143,7 @@ def deployments() -> None:
 @click.option("--check", is_flag=True, help="Only say whether FILE is current (exit 1 when not).")
 def deployments_render(config_path: str | None, out: str, check: bool) -> None:
     """Write the deployments (schedules from the config) to deployments/prefect.yaml."""
-    from ingest.deployments import render_prefect_yaml
+    from ingest.orchestrate.deployments import render_prefect_yaml
 
     path = config_path or DEFAULT_CONFIG_PATH
     text = render_prefect_yaml(load_config(path), path)
@@ -170,15 +170,14 @@ def deployments_render(config_path: str | None, out: str, check: bool) -> None:
 def runs(limit: int, kind: str | None, status: str | None, db: str | None, config_path: str | None,
          as_json: bool) -> None:
     """The latest runs (polls, backfills, reprocessing), newest first: status, totals, Prefect flow run."""
-    from ingest.cli import _engine
     from ingest.store.db import read_session
     from ingest.store.query import recent_runs
 
-    with read_session(_engine(db, config_path)) as s:
+    with read_session(open_engine(db, config_path)) as s:
         rows = recent_runs(s, limit=limit, kind=kind, status=status)
     if as_json:
         for row in rows:
-            _json_line(row)
+            json_line(row)
         return
     if not rows:
         click.echo("no runs yet")

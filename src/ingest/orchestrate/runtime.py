@@ -17,7 +17,7 @@ from typing import Any
 
 from ingest.config import ExtractSettings
 from ingest.errors import ConfigError
-from ingest.extract import ExtractorPool
+from ingest.extract.pages import ExtractorPool
 
 FLOWS_DIR_ENV = "INGEST_FLOWS_DIR"
 _lock = threading.Lock()
@@ -82,7 +82,7 @@ def flows_dir() -> Path:
     """``$INGEST_FLOWS_DIR``, else ``flows/`` of the source checkout this package runs from."""
     env = os.environ.get(FLOWS_DIR_ENV)
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / "flows", Path.cwd() / "flows"]
+    candidates += [Path(__file__).resolve().parents[3] / "flows", Path.cwd() / "flows"]
     for candidate in candidates:
         if (candidate / "poll.py").is_file():
             return candidate

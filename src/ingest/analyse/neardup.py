@@ -1,6 +1,6 @@
 """Near-duplicate texts (pure): shingles, MinHash signatures, LSH band keys, title keys.
 
-Shingles work for any script: the normalised text (see :func:`ingest.dedup.normalize_text`) is split
+Shingles work for any script: the normalised text (see :func:`ingest.analyse.dedup.normalize_text`) is split
 into Unicode word tokens; runs of scripts written without spaces (CJK, Thai, Japanese kana, Hangul
 syllables) are cut into character n-grams instead, since their "words" are whole clauses. Word
 shingles are ``shingle_words`` consecutive tokens.
@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ingest.dedup import normalize_text
+from ingest.analyse.dedup import normalize_text
 
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX32 = np.uint64(0xFFFFFFFF)
@@ -50,7 +50,7 @@ def tokens(text: str, char_n: int = 3) -> list[str]:
 
 
 def normalized_tokens(normalized: str, char_n: int = 3) -> list[str]:
-    """:func:`tokens` of a text already passed through :func:`ingest.dedup.normalize_text`."""
+    """:func:`tokens` of a text already passed through :func:`ingest.analyse.dedup.normalize_text`."""
     if not _UNSPACED.search(normalized):  # most texts: one pass instead of a search per word
         return _TOKEN.findall(normalized)
     out: list[str] = []
@@ -155,5 +155,5 @@ def revision_key(text: str) -> str:
 
 
 def normalized_revision_key(normalized: str) -> str:
-    """:func:`revision_key` of a text already passed through :func:`ingest.dedup.normalize_text`."""
+    """:func:`revision_key` of a text already passed through :func:`ingest.analyse.dedup.normalize_text`."""
     return hashlib.sha256("".join(_TOKEN.findall(normalized)).encode()).hexdigest()

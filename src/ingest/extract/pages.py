@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ingest.blobs import PackedBody, pack_body
-from ingest.botwall import detect_bot_wall
+from ingest.analyse.precompute import Precompute, TextFacts, text_facts
 from ingest.config import ExtractSettings
-from ingest.decode import charset_from_content_type, decode_html
 from ingest.errors import ErrorKind
-from ingest.precompute import Precompute, TextFacts, text_facts
+from ingest.extract.decode import charset_from_content_type, decode_html
+from ingest.fetch.botwall import detect_bot_wall
+from ingest.store.blobs import PackedBody, pack_body
 
 EXTRACTOR = "trafilatura"
 
@@ -82,7 +82,7 @@ class Extraction:
     extractor: str
     extractor_version: str
     options: dict[str, Any]
-    # Filled by the worker processes when asked (ingest.precompute); not part of the extraction's value.
+    # Filled by the worker processes when asked (ingest.analyse.precompute); not part of the extraction's value.
     packed: PackedBody | None = field(default=None, compare=False, repr=False)
     facts: TextFacts | None = field(default=None, compare=False, repr=False)
 
@@ -383,7 +383,7 @@ class ExtractorPool:
 
     def extract_many(self, pages: Sequence[PageInput], precompute: Precompute | None = None) -> list[ExtractResult]:
         """Extract pages in order; failures are values, including a dead worker. ``precompute``: what
-        the workers also compute for the store (:mod:`ingest.precompute`)."""
+        the workers also compute for the store (:mod:`ingest.analyse.precompute`)."""
         if not pages:
             return []
         executor = self._current()
@@ -473,7 +473,7 @@ class ExtractorPool:
         if context.get_start_method() == "forkserver":
             # Workers then fork from a server that has trafilatura imported already (if this call
             # comes before the server's first start; later it is a no-op and workers import it).
-            context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract", "numpy"])
+            context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract.pages", "numpy"])
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                        initargs=(os.getpid(),))
         # Submitting spawns the workers; with forkserver the first spawn waits for the server's

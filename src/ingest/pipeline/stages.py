@@ -27,14 +27,15 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import DBAPIError
 
-from ingest import decide, leases, shutdown
+from ingest import decide, shutdown
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError
-from ingest.extract import ExtractorPool, ExtractResult, PageInput
-from ingest.feeds import ParsedFeed, parse_feed
-from ingest.fetch import FetchCancelled, Fetcher, FetchResult, Resolver
-from ingest.store import archive, revisions
+from ingest.extract.pages import ExtractorPool, ExtractResult, PageInput
+from ingest.feeds.parse import ParsedFeed, parse_feed
+from ingest.fetch.client import FetchCancelled, Fetcher, FetchResult, Resolver
+from ingest.pipeline.results import COUNTED
+from ingest.store import archive, leases, revisions
 from ingest.store.db import read_session, write_session
 from ingest.store.enrich import Enricher
 from ingest.store.hostslots import LEASE_MARGIN, HostSlots
@@ -42,11 +43,10 @@ from ingest.store.models import Entry, Source
 from ingest.store.retry import is_lost_race, retry_lost_races
 from ingest.urls import canonicalize
 
-log = logging.getLogger("ingest.pipeline")
+log = logging.getLogger("ingest.pipeline.stages")
 
 BATCH_SIZE = 100  # pages per Prefect task run
 EXTRACT_CHUNK = 8  # pages per hand-off to the extractor processes
-COUNTED = ("new", "updated", "duplicate", "unchanged", "gone", "failed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ is the same run lifecycle with tasks instead of threads. The lifecycle is writte
   itself, such as an unreachable archive) or ``interrupted`` (Ctrl-C, SIGTERM, whichever thread the run
   is on: ingest/shutdown.py; what was committed stays, and pages not yet fetched stay pending for the
   next run);
-* sources are claimed under leases (:mod:`ingest.scheduling`), and released whatever happens;
+* sources are claimed under leases (:mod:`ingest.pipeline.scheduling`), and released whatever happens;
 * every "now" comes from the clock given (a :class:`~ingest.clock.ManualClock` drives the soak).
 """
 
@@ -27,13 +27,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ingest import leases, scheduling, shutdown
+from ingest import shutdown
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config, SourceConfig
-from ingest.extract import ExtractorPool
-from ingest.fetch import Fetcher, Resolver
-from ingest.pipeline import PollContext, SourceReport, describe, poll_source, run_summary
-from ingest.store import archive
+from ingest.extract.pages import ExtractorPool
+from ingest.fetch.client import Fetcher, Resolver
+from ingest.pipeline import scheduling
+from ingest.pipeline.results import PollResult
+from ingest.pipeline.stages import PollContext, SourceReport, describe, poll_source, run_summary
+from ingest.store import archive, leases
 from ingest.store.runs import run_status
 
 SOURCE_THREADS = 4  # sources polled at once by poll(); pages have their own pools
@@ -128,8 +130,8 @@ class PollRun:
 def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None, due_only: bool = False,
          clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None, extractor: ExtractorPool | None = None,
          fetcher: Fetcher | None = None, resolver: Resolver | None = None,
-         threads: int = SOURCE_THREADS) -> dict[str, Any]:
-    """Poll the selected (or all enabled) sources once, in this process; returns the run's summary.
+         threads: int = SOURCE_THREADS) -> PollResult:
+    """Poll the selected (or all enabled) sources once, in this process; returns what the run did.
     ``due_only``: only the sources whose adaptive next poll time has come (what the schedule runs)."""
     with PollRun(config, engine, sources=sources, due_only=due_only, clock=clock, rng=rng, extractor=extractor,
                  fetcher=fetcher, resolver=resolver) as run:
@@ -146,4 +148,4 @@ def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     assert run.summary is not None
-    return run.summary
+    return PollResult.from_summary(run.summary)

@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from ingest.errors import FeedParseError
-from ingest.sanitize import clean_text
+from ingest.feeds.sanitize import clean_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Raw response bodies as the archive keeps them (pure): zlib-compressed, addressed by SHA-256.
 
 The store packs a body itself, or takes one the extractor processes packed already
-(:mod:`ingest.precompute`): compressing every page is CPU the main process would otherwise take from
+(:mod:`ingest.analyse.precompute`): compressing every page is CPU the main process would otherwise take from
 extraction on the same cores.
 """
 

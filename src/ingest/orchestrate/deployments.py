@@ -83,7 +83,7 @@ def serve_deployments(config: Config, config_path: str) -> list[Any]:
     """Prefect deployments of the same flows and schedules, for ``prefect.serve``."""
     from prefect.schedules import Cron
 
-    from ingest.runtime import load_flow
+    from ingest.orchestrate.runtime import load_flow
 
     poll = load_flow("poll", POLL[2]).to_deployment(
         name=POLL[0], parameters={"config_path": config_path},

@@ -1,0 +1,140 @@
+"""The ``ingest`` command group, its shared options and helpers, and the console entry point.
+
+Exit codes: 0 the run completed (per-item failures are recorded and summarised, not fatal); 1 the run
+failed; 2 a usage or configuration error, reported as one line on stderr. The commands register
+themselves on :data:`main` from their own modules (:mod:`ingest.cli.commands`, ``archive``, ``ops``),
+which import only this module's public names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+# Prefect phones home unless told not to; set before anything imports it.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from ingest import __version__  # noqa: E402
+from ingest.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_database_url  # noqa: E402
+from ingest.errors import ConfigError, DatabaseError, IngestError, Interrupted, UsageError  # noqa: E402
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"ingest: error: {message}", err=True)
+    sys.exit(code)
+
+
+def json_line(obj: Any, out: TextIO | None = None) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, default=str), file=out)
+
+
+class UTCDate(click.ParamType):
+    """ISO 8601 date or date-time; naive values are UTC."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM])", param, ctx)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def config_for_db(config_path: str | None) -> Config | None:
+    """Query commands read ``database:`` from the config when there is one; its absence is fine."""
+    path = config_path or DEFAULT_CONFIG_PATH
+    if config_path is None and not Path(path).is_file():
+        return None
+    return load_config(path)
+
+
+def open_engine(db: str | None, config_path: str | None) -> Any:
+    from ingest.store.db import open_archive
+
+    return open_archive(resolve_database_url(db, config_for_db(config_path)), create_if_empty=False)
+
+
+db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")
+config_option = click.option("--config", "config_path", metavar="FILE",
+                             help=f"Feeds configuration (default {DEFAULT_CONFIG_PATH}).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+
+
+def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed([
+        click.option("--source", "sources", multiple=True, metavar="NAME", help="Only articles from this source."),
+        click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only articles with this tag."),
+        click.option("--since", type=UTCDate(), help="Published (or first seen) on or after this date."),
+        click.option("--until", type=UTCDate(), help="Published (or first seen) before this date."),
+        click.option("--language", metavar="CODE", help="Only articles in this language (e.g. en, uk)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ingest")
+def main() -> None:
+    """Scheduled news ingestion and archiving with full provenance."""
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (systemd, Kubernetes, `kill`) stops the command the way Ctrl-C does: as an exception in
+    the main thread, so runs end ``interrupted`` with their committed work kept, and exit handlers stop
+    what the command started (extractor processes, Prefect's local API server). The default action
+    would end the process on the spot and orphan them. Returns the handler it replaced."""
+    def handler(signum: int, frame: object) -> None:
+        from ingest.shutdown import request_stop
+
+        request_stop()  # runs on other threads (a Prefect flow's, sources') stop too
+        raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def entry() -> None:
+    """Console entry point: one-line errors and the documented exit codes."""
+    previous = _stop_on_sigterm()
+    try:
+        _main()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main() -> None:
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", 1)
+    except click.UsageError as exc:  # bad option values included (BadParameter): one line, like ours
+        fail(exc.format_message(), 2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ConfigError, UsageError, DatabaseError) as exc:
+        fail(str(exc), 2)
+    except IngestError as exc:
+        fail(str(exc), 1)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Interrupted as exc:
+        fail(f"interrupted ({exc})", 128 + signal.SIGTERM)
+    except Exception as exc:  # a bug or an unexpected environment: one line, the trace on request
+        if os.environ.get("INGEST_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+              " (set INGEST_DEBUG=1 for the traceback)", 1)
+
+

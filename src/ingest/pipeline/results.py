@@ -1,0 +1,85 @@
+"""Typed results of the stories, as the Python API returns them (the CLI prints them, runs rows keep
+their :meth:`as_dict` form). They also read as that mapping (``result["totals"]``), the JSON summary
+``ingest poll --json`` prints, so the two never drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+COUNTED = ("new", "updated", "duplicate", "unchanged", "gone", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """What one poll did for one source."""
+
+    source: str
+    feed_status: str  # ok | not_modified | unchanged | failed | skipped | not_due (page work only)
+    error_kind: str | None = None
+    error_detail: str | None = None
+    feed_warning: str | None = None
+    entries_in_feed: int = 0
+    new_entries: int = 0
+    dropped: int = 0
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    unchanged: int = 0
+    gone: int = 0
+    failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)  # error kind -> items
+
+    @property
+    def ok(self) -> bool:
+        return self.feed_status != "failed"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SourceResult:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # eq: Mapping's, so it equals its JSON summary
+class PollResult(Mapping[str, Any]):
+    """One poll run: its id in ``ingest runs``, per-source results, totals and failures by kind."""
+
+    run_id: int | None
+    sources: list[SourceResult]
+    totals: dict[str, int]
+    failures: dict[str, int]
+    config_errors: list[str]
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, Any]) -> PollResult:
+        return cls(run_id=summary["run_id"], sources=[SourceResult.from_dict(s) for s in summary["sources"]],
+                   totals=dict(summary["totals"]), failures=dict(summary["failures"]),
+                   config_errors=list(summary.get("config_errors", [])))
+
+    @property
+    def all_failed(self) -> bool:
+        """Every polled source failed (skipped and not-due ones aside): likely the network or the archive."""
+        polled = [s for s in self.sources if s.feed_status not in ("skipped", "not_due")]
+        return bool(polled) and all(not s.ok for s in polled)
+
+    def source(self, name: str) -> SourceResult:
+        for s in self.sources:
+            if s.source == name:
+                return s
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id,
+                "sources": [{k: getattr(s, k) for k in SourceResult.__dataclass_fields__} for s in self.sources],
+                "totals": dict(self.totals), "failures": dict(self.failures),
+                "config_errors": list(self.config_errors)}
+
+    # Mapping: the JSON summary's keys
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("run_id", "sources", "totals", "failures", "config_errors"))
+
+    def __len__(self) -> int:
+        return 5
