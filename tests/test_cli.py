@@ -61,7 +61,7 @@ def test_search_json_lists_the_seed_first(archive: str, demo_site_running: Any) 
     assert "[North] [Korean] [soldiers]" in first["snippet"] or "[soldiers]" in first["snippet"]
 
 
-def test_search_filters_and_table(archive: str) -> None:
+def test_search_filters_and_table(archive: str, demo_site_running: Any) -> None:
     # demo-europe listed the story too, as a partner's syndicated copy: a source filter follows sightings
     [hit] = lines(run("search", "North Korean soldiers", "--db", archive, "--json", "--source", "demo-europe").output)
     assert hit["title"] == SEED_TITLE and hit["source"] == "demo-world"
@@ -70,7 +70,8 @@ def test_search_filters_and_table(archive: str) -> None:
     assert len(lines(run("search", "--db", archive, "--json", "--language", "ja").output)) == 3
     table = run("search", "North Korean soldiers", "--db", archive).output.splitlines()
     assert table[0].split() == ["id", "published", "source", "lang", "title", "url"]
-    assert "2025-02-20  demo-world  en" in table[2]
+    assert table[2].split()[1:4] == ["2025-02-20", "demo-world", "en"]
+    assert SEED_TITLE in table[2] and demo_site_running.url(SEED_PATH) in table[2]  # piped: nothing cut
     assert run("search", "zzzzqqq", "--db", archive).output == "no matching articles\n"
 
 
@@ -170,6 +171,10 @@ def test_database_problems_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_entry(monkeypatch, capsys, "stats", "--db", "postgresql://nobody@127.0.0.1:1/none")
     assert code == 2 and err.startswith("ingest: error: cannot open database postgresql+psycopg://nobody@127.0.0.1:1/none")
+    # a path to no file is an error, and creates nothing (a typo must not become a new empty archive)
+    code, _, err = run_entry(monkeypatch, capsys, "stats", "--db", f"sqlite:///{tmp_path / 'missing.db'}")
+    assert code == 2 and "no archive at" in err and not (tmp_path / "missing.db").exists()
+    (tmp_path / "empty.db").touch()
     code, _, err = run_entry(monkeypatch, capsys, "stats", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert code == 2 and "is empty: run `ingest db upgrade`" in err
 
@@ -204,3 +209,63 @@ def test_poll_command_runs_the_flow(prefect_harness: None, demo_site_running: An
     assert [s["source"] for s in summary["sources"]] == ["demo-world"]
     assert summary["totals"]["new"] == sum(a.expected == "archived" and "rss" in a.feeds for a in demo_manifest())
     assert summary["config_errors"] and "sources[2].name" in summary["config_errors"][0]
+
+
+def test_search_words_need_no_quotes(archive: str) -> None:
+    quoted = lines(run("search", "North Korean OR nonexistentword", "--db", archive, "--json").output)
+    unquoted = lines(run("search", "North", "Korean", "OR", "nonexistentword", "--db", archive, "--json").output)
+    assert quoted and unquoted == quoted
+    # one argument with spaces stays a phrase
+    phrase = lines(run("search", "Korean North", "nonexistentword", "OR", "soldiers", "--db", archive, "--json").output)
+    assert lines(run("search", '"Korean North" nonexistentword OR soldiers', "--db", archive, "--json").output) == phrase
+
+
+@pytest.mark.parametrize("command", [["search", "Ukraine"], ["sources"], ["stats"]])
+def test_listing_commands_print_csv_too(archive: str, command: list[str]) -> None:
+    result = run(*command, "--db", archive, "--csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows
+    if command[0] == "stats":
+        assert {r["key"] for r in rows} >= {"articles", "sources", "entries"}
+        return
+    as_json = lines(run(*command, "--db", archive, "--json").output)
+    assert list(rows[0]) == list(as_json[0]) and len(rows) == len(as_json)
+    assert run(*command, "--db", archive, "--csv", "--json").exit_code == 2
+
+
+def test_first_poll_counts_known_not_unchanged(tmp_path: Path, demo_site_running: Any) -> None:
+    from ingest.pipeline.poll import poll
+
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, url)))
+    result = poll(config, open_archive(url))
+    assert result.totals["unchanged"] == 0
+    assert result.totals["known"] == 1  # the one article both demo feeds list
+    stats = lines(run("stats", "--db", url, "--json").output)[0]
+    per_source = {r["source"]: r["articles"] for r in lines(run("sources", "--db", url, "--json").output)}
+    # `sources` counts the articles each source's entries lead to (new, duplicates of others', known),
+    # `stats` the archive's: they agree
+    assert stats["articles"] == result.totals["new"]
+    assert {s.source: s.new + s.duplicate + s.known for s in result.sources} == per_source
+    runs = list(csv.DictReader(io.StringIO(run("runs", "--db", url, "--csv").output)))
+    assert [(r["kind"], r["status"]) for r in runs] == [("poll", "completed")]
+
+
+def test_a_poll_in_which_every_source_failed_says_why_and_exits_1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "feeds.yaml"
+    config.write_text(yaml.safe_dump({
+        "database": f"sqlite:///{tmp_path / 'a.db'}",
+        "fetch": {"allow_private_networks": True, "retries": 0, "timeout_s": 2},
+        "sources": [{"name": f"s{i}", "feed": f"http://127.0.0.1:{port}/feed{i}.xml"} for i in range(3)]}))
+    code, out, err = run_entry(monkeypatch, capsys, "poll", "--config", str(config), "--no-prefect")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == ("ingest: error: all 3 sources failed with refused: is the network "
+                                            "reachable (or a proxy needed)?")
+    assert "s0" in out and "TOTAL" in out

@@ -11,13 +11,7 @@ The names below load on first use (PEP 562), so ``import ingest`` stays cheap fo
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = version("ingest")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
 
 PROJECT_URL = "https://github.com/ingest-news/ingest"
 
@@ -31,7 +25,19 @@ _LAZY = {"Archive": "ingest.api", "Article": "ingest.api", "Hit": "ingest.api", 
 __all__ = ["PROJECT_URL", "Archive", "Article", "Hit", "PollResult", "SourceResult", "__version__", "poll"]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~30 ms: not at every import
+
+    try:
+        return version("ingest")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()["__version__"] = found = _version()
+        return found
     if name in _LAZY:
         import importlib
 

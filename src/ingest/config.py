@@ -26,10 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest import PROJECT_URL, __version__
 from ingest.cron import cron_problem, timezone_problem
 from ingest.errors import ConfigError
+from ingest.locations import DATABASE_ENV, DEFAULT_CONFIG_PATH, DEFAULT_DATABASE_URL, resolve_database_url
 
-DEFAULT_DATABASE_URL = "sqlite:///data/archive.db"
-DEFAULT_CONFIG_PATH = "config/feeds.yaml"
-DATABASE_ENV = "INGEST_DATABASE_URL"
+__all__ = ["DATABASE_ENV", "DEFAULT_CONFIG_PATH", "DEFAULT_DATABASE_URL", "Config", "load_config", "parse_config",
+           "resolve_database_url"]
+
 DEFAULT_USER_AGENT = f"ingest/{__version__} (+{PROJECT_URL})"
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -270,10 +271,3 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"invalid YAML: {problem}", file=shown, key=where) from None
     return parse_config(data, path=shown)
-
-
-def resolve_database_url(cli_value: str | None, config: Config | None,
-                         environ: Mapping[str, str] | None = None) -> str:
-    """``--db`` > ``INGEST_DATABASE_URL`` > ``database:`` > the default SQLite file."""
-    env = os.environ if environ is None else environ
-    return cli_value or env.get(DATABASE_ENV) or (config.database if config else None) or DEFAULT_DATABASE_URL

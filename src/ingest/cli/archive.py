@@ -16,11 +16,12 @@ from ingest.cli.group import (
     db_option,
     json_line,
     json_option,
+    load_config,
     main,
     open_engine,
 )
-from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
 from ingest.errors import UsageError
+from ingest.locations import DEFAULT_CONFIG_PATH, resolve_database_url
 
 
 @main.command()

@@ -14,19 +14,22 @@ from typing import Any
 import click
 
 from ingest.cli.group import (
-    config_for_db,
     config_option,
+    csv_option,
+    database_url,
     db_option,
     fail,
     filter_options,
     json_line,
     json_option,
+    load_config,
     main,
     open_engine,
 )
-from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
+from ingest.cli.tables import emit, print_table, when
 from ingest.errors import ConfigError, DatabaseError, UsageError
-from ingest.pipeline.report import format_table, summary_rows
+from ingest.locations import DEFAULT_CONFIG_PATH, resolve_database_url
+from ingest.pipeline.report import summary_rows
 
 # --- poll -----------------------------------------------------------------------------------------
 
@@ -76,7 +79,7 @@ def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_jso
     if as_json:
         json_line(result.as_dict())
     else:
-        click.echo(format_table(summary_rows(result)))
+        print_table(summary_rows(result), wide=("error kinds",))
     if result.all_failed:
         click.echo(f"ingest: error: {all_failed_line(result)}", err=True)
         return 1
@@ -135,7 +138,7 @@ def _filters(sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | 
 
 
 @main.command()
-@click.argument("query", required=False)
+@click.argument("words", nargs=-1)
 @filter_options
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--offset", default=0, type=click.IntRange(0))
@@ -144,10 +147,16 @@ def _filters(sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | 
 @db_option
 @config_option
 @json_option
-def search(query: str | None, sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | None,
+@csv_option
+def search(words: tuple[str, ...], sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | None,
            until: datetime | None, language: str | None, limit: int, offset: int, raw: bool,
-           db: str | None, config_path: str | None, as_json: bool, collapse: bool = False) -> None:
-    """Full-text search: words are ANDed; "phrases", OR and -word work. No query lists newest first."""
+           db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False,
+           collapse: bool = False) -> None:
+    """Full-text search: words are ANDed; "phrases", OR and -word work. No query lists newest first.
+
+    The query may be one quoted argument or several words (`search kyiv OR kiev`); put `--` before a
+    query that starts with -word."""
+    query = query_from_words(words)
     from ingest.store.db import read_session
     from ingest.store.query import article_records
     from ingest.store.search import search as run_search
@@ -165,15 +174,11 @@ def search(query: str | None, sources: tuple[str, ...], tags: tuple[str, ...], s
         rows.append({"id": r["id"], "published_at": r["published_at"], "source": r["source"],
                      "language": r["language"], "title": r["title"], "url": r["canonical_url"],
                      "score": None if hit.score is None else round(abs(hit.score), 4), "snippet": hit.snippet})
-    if as_json:
-        for row in rows:
-            json_line(row)
-    elif not rows:
-        click.echo("no matching articles")
-    else:
-        click.echo(format_table([{"id": r["id"], "published": (r["published_at"] or "")[:10],
-                                  "source": r["source"], "lang": r["language"] or "",
-                                  "title": _clip(r["title"], 70), "url": r["url"]} for r in rows]))
+    if emit(rows, as_json=as_json, as_csv=as_csv):
+        return
+    print_table([{"id": r["id"], "published": (r["published_at"] or "")[:10], "source": r["source"],
+                  "lang": r["language"] or "", "title": r["title"], "url": r["url"]} for r in rows],
+                empty="no matching articles", wide=("title", "url"))
 
 
 def _clip(value: str | None, n: int) -> str:
@@ -276,28 +281,27 @@ def _csv_cell(value: Any) -> Any:
 @db_option
 @config_option
 @json_option
-def sources(db: str | None, config_path: str | None, as_json: bool) -> None:
+@csv_option
+def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
     """Per source: state, last poll, last error kind, articles, next poll."""
     from ingest.store.db import read_session
     from ingest.store.query import sources_status
 
     with read_session(open_engine(db, config_path)) as s:
         rows = sources_status(s)
-    if as_json:
-        for row in rows:
-            json_line(row)
+    # Failing sources first, marked, with what failed: an operator sees them at a glance.
+    rows.sort(key=lambda r: (not r["failing"], r["source"]))
+    if emit(rows, as_json=as_json, as_csv=as_csv):
         return
     if not rows:
         click.echo("no sources polled yet")
         return
-    # Failing sources first, marked, with what failed: an operator sees them at a glance.
-    rows.sort(key=lambda r: (not r["failing"], r["source"]))
-    click.echo(format_table([{
+    print_table([{
         "": "✗" if r["failing"] else "", "source": r["source"], "state": r["state"],
-        "last poll": (r["last_polled_at"] or "-")[:19], "status": r["last_status"] or "-",
-        "error": _clip(f"{r['error_kind']}: {r['error_detail'] or ''}" if r["error_kind"] else "-", 60),
+        "last poll": when(r["last_polled_at"]), "status": r["last_status"] or "-",
+        "error": f"{r['error_kind']}: {r['error_detail'] or ''}" if r["error_kind"] else "-",
         "articles": r["articles"], "items/day": r["items_per_day"], "failed items": r["failed_items"],
-        "next poll": (r["next_poll_at"] or "-")[:19]} for r in rows]))
+        "next poll": when(r["next_poll_at"])} for r in rows], wide=("error",))
     failing = [r for r in rows if r["failing"]]
     warned = [r for r in rows if r["feed_warning"] and not r["failing"]]
     if failing:
@@ -311,7 +315,8 @@ def sources(db: str | None, config_path: str | None, as_json: bool) -> None:
 @db_option
 @config_option
 @json_option
-def stats(db: str | None, config_path: str | None, as_json: bool) -> None:
+@csv_option
+def stats(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
     """Counts: sources, articles, entries by status, failures by kind, languages, raw bytes."""
     from ingest.store.db import read_session
     from ingest.store.query import stats as get_stats
@@ -320,6 +325,9 @@ def stats(db: str | None, config_path: str | None, as_json: bool) -> None:
         data = get_stats(s)
     if as_json:
         json_line(data)
+        return
+    if as_csv:
+        emit([{"key": k, "value": v} for k, v in data.items()], as_json=False, as_csv=True)
         return
     for key, value in data.items():
         if isinstance(value, dict):
@@ -339,7 +347,7 @@ def db_upgrade(db: str | None, config_path: str | None) -> None:
     """Migrate the archive to this version's schema (back it up first)."""
     from ingest.store.db import open_engine, upgrade
 
-    url = resolve_database_url(db, config_for_db(config_path))
+    url = database_url(db, config_path)
     before, after = upgrade(open_engine(url))
     click.echo(f"database at revision {after}" + (f" (was {before})" if before != after else " (already current)"))
 
@@ -351,8 +359,16 @@ def db_current(db: str | None, config_path: str | None) -> None:
     """Print the archive's schema revision and the one this ingest expects."""
     from ingest.store.db import current_revision, head_revision, open_engine
 
-    url = resolve_database_url(db, config_for_db(config_path))
+    url = database_url(db, config_path)
     click.echo(f"database: {current_revision(open_engine(url)) or 'empty'}; expected: {head_revision()}")
+
+
+def query_from_words(words: tuple[str, ...]) -> str | None:
+    """Words as typed: one argument that held spaces was a quoted phrase and stays one."""
+    if len(words) == 1:
+        return words[0]
+    parts = [f'"{w}"' if any(c.isspace() for c in w) and not w.startswith('"') else w for w in words]
+    return " ".join(parts) or None
 
 
 # --- demo -----------------------------------------------------------------------------------------

@@ -15,17 +15,19 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+if TYPE_CHECKING:
+    from ingest.config import Config
 
 # Prefect phones home unless told not to; set before anything imports it.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from ingest import __version__  # noqa: E402
-from ingest.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_database_url  # noqa: E402
 from ingest.errors import ConfigError, DatabaseError, IngestError, Interrupted, UsageError  # noqa: E402
+from ingest.locations import DEFAULT_CONFIG_PATH, missing_sqlite_file, read_database_url  # noqa: E402
 
 
 def fail(message: str, code: int) -> None:
@@ -52,24 +54,45 @@ class UTCDate(click.ParamType):
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def load_config(path: str | Path) -> Config:
+    """The whole configuration, validated (pydantic is imported here, by the commands that need it)."""
+    from ingest.config import load_config as load
+
+    return load(path)
+
+
 def config_for_db(config_path: str | None) -> Config | None:
-    """Query commands read ``database:`` from the config when there is one; its absence is fine."""
+    """Commands that need the whole configuration (retag, reprocess) read it when there is one; its
+    absence is fine unless it was named."""
     path = config_path or DEFAULT_CONFIG_PATH
     if config_path is None and not Path(path).is_file():
         return None
     return load_config(path)
 
 
+def database_url(db: str | None, config_path: str | None) -> str:
+    """The archive a command reads: ``--db``, ``$INGEST_DATABASE_URL`` or the config's ``database:``."""
+    return read_database_url(db, config_path)
+
+
 def open_engine(db: str | None, config_path: str | None) -> Any:
+    """The archive for a command that reads or maintains it: it must exist (only ``poll``, ``demo``
+    and ``db upgrade`` create one) and be at this ingest's schema."""
     from ingest.store.db import open_archive
 
-    return open_archive(resolve_database_url(db, config_for_db(config_path)), create_if_empty=False)
+    url = database_url(db, config_path)
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise DatabaseError(f"no archive at {missing} (`ingest poll` or `ingest demo` creates one; "
+                            "`ingest db upgrade` an empty one)")
+    return open_archive(url, create_if_empty=False)
 
 
 db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")
 config_option = click.option("--config", "config_path", metavar="FILE",
                              help=f"Feeds configuration (default {DEFAULT_CONFIG_PATH}).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+csv_option = click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 
 
 def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,7 +108,7 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ingest")
+@click.version_option(package_name="ingest", prog_name="ingest")  # read on --version only
 def main() -> None:
     """Scheduled news ingestion and archiving with full provenance."""
 

@@ -11,9 +11,18 @@ from pathlib import Path
 
 import click
 
-from ingest.cli.group import config_option, db_option, json_line, json_option, main, open_engine
-from ingest.config import DEFAULT_CONFIG_PATH, load_config, resolve_database_url
-from ingest.pipeline.report import format_table
+from ingest.cli.group import (
+    config_option,
+    csv_option,
+    db_option,
+    json_line,
+    json_option,
+    load_config,
+    main,
+    open_engine,
+)
+from ingest.cli.tables import emit, print_table, when
+from ingest.locations import DEFAULT_CONFIG_PATH, resolve_database_url
 
 DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
 
@@ -59,32 +68,29 @@ def serve(config_path: str, limit: int) -> None:
 
 @main.command()
 @click.option("--source", required=True, metavar="NAME", help="The configured source to backfill.")
-@click.option("--since", required=True, metavar="DATE", help="Start of the range (YYYY-MM-DD or ISO, UTC).")
-@click.option("--until", metavar="DATE", help="End of the range, exclusive (default: now).")
-@click.option("--via", default="sitemap", show_default=True, metavar="sitemap|feed|urls:FILE",
-              help="Where past URLs come from.")
+@click.option("--since", metavar="DATE",
+              help="Start of the range (YYYY-MM-DD or ISO, UTC); optional only with --via urls:FILE.")
+@click.option("--until", metavar="DATE", help="End of the range, exclusive (default: the end of today).")
+@click.option("--via", default="sitemap", show_default=True, metavar="sitemap|feed|urls:FILE|archive",
+              help="Where past URLs come from: the site's sitemaps, the feed's archive pages (RFC 5005, "
+                   "WordPress ?paged=), a file of URLs, or the archive itself (re-extract stored bytes).")
 @click.option("--window-days", default=7, show_default=True, type=click.IntRange(1, 366),
               help="Days per window (one checkpoint each).")
 @click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
 @db_option
 @json_option
-def backfill(source: str, since: str, until: str | None, via: str, window_days: int, config_path: str,
+def backfill(source: str, since: str | None, until: str | None, via: str, window_days: int, config_path: str,
              db: str | None, as_json: bool) -> None:
     """Archive a source's past articles (resumable: finished windows are not redone)."""
     from ingest.pipeline import backfill as bf
-    from ingest.pipeline.stages import PollContext
-    from ingest.store import archive
     from ingest.store.db import open_archive
-    from ingest.store.runs import run_status
 
-    start, end = bf.parse_range(since, until)
     bf.parse_via(via)
+    if since is not None:
+        bf.parse_range(since, until)  # a bad date is a usage error before anything opens
     config = load_config(config_path)
-    (src,) = config.select([source])
+    config.select([source])
     engine = open_archive(resolve_database_url(db, config))
-    run_id = archive.start_run(engine, "backfill", {"source": source, "since": start.isoformat(),
-                                                    "until": end.isoformat(), "via": via,
-                                                    "window_days": window_days, "config_path": config_path})
     bar: list[click.progressbar] = []
 
     def on_plan(n: int) -> None:
@@ -97,35 +103,25 @@ def backfill(source: str, since: str, until: str | None, via: str, window_days: 
         if bar:
             bar[0].update(1)
 
-    if via == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
-        from ingest.pipeline.reprocess import reprocess
-
-        summary = reprocess(engine, config, sources=[source], since=start, until=end, run_id=run_id)
-        archive.finish_run(engine, run_id, "completed", summary)
-        if as_json:
-            json_line(summary)
-        else:
-            click.echo(f"run {run_id}: re-extracted {summary['articles']} archived articles of {source}: "
-                       f"{summary['revised']} revised, {summary['unchanged']} unchanged, {summary['failed']} failed")
-        return
     try:
-        with PollContext(config, engine, run_id) as ctx:
-            summary = bf.run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
-                                      on_plan=on_plan) | {"run_id": run_id}
-    except BaseException as exc:
-        archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}")
-        raise
+        summary = bf.backfill(config, engine, source, since=since, until=until, via=via, window_days=window_days,
+                              on_window=on_window, on_plan=on_plan, parameters={"config_path": config_path})
     finally:
         if bar:
             bar[0].__exit__(None, None, None)
-    archive.finish_run(engine, run_id, "completed", summary)
+        engine.dispose()
+    run_id = summary["run_id"]
     if as_json:
         json_line(summary)
+    elif via == "archive":
+        click.echo(f"run {run_id}: re-extracted {summary['articles']} archived articles of {source}: "
+                   f"{summary['revised']} revised, {summary['unchanged']} unchanged, {summary['failed']} failed")
     elif not summary["by_window"] and not summary["problems"]:
-        click.echo(f"backfill of {source} via {via} already done for {start:%Y-%m-%d}..{end:%Y-%m-%d}: nothing to do")
+        click.echo(f"backfill of {source} via {via} already done for {summary['since'][:10]}..{summary['until'][:10]}:"
+                   " nothing to do")
     else:
         if summary["by_window"]:
-            click.echo(format_table(summary["by_window"]))
+            print_table(summary["by_window"])
         click.echo(f"run {run_id}: {summary['urls']} URLs; " +
                    ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
     if summary.get("nothing_found"):
@@ -167,17 +163,16 @@ def deployments_render(config_path: str | None, out: str, check: bool) -> None:
 @db_option
 @config_option
 @json_option
+@csv_option
 def runs(limit: int, kind: str | None, status: str | None, db: str | None, config_path: str | None,
-         as_json: bool) -> None:
+         as_json: bool, as_csv: bool = False) -> None:
     """The latest runs (polls, backfills, reprocessing), newest first: status, totals, Prefect flow run."""
     from ingest.store.db import read_session
     from ingest.store.query import recent_runs
 
     with read_session(open_engine(db, config_path)) as s:
         rows = recent_runs(s, limit=limit, kind=kind, status=status)
-    if as_json:
-        for row in rows:
-            json_line(row)
+    if emit(rows, as_json=as_json, as_csv=as_csv):
         return
     if not rows:
         click.echo("no runs yet")
@@ -187,9 +182,9 @@ def runs(limit: int, kind: str | None, status: str | None, db: str | None, confi
         t = (r["summary"] or {}).get("totals") or {}
         return " ".join(f"{k}={t[k]}" for k in ("new", "updated", "duplicate", "failed") if t.get(k)) or "-"
 
-    click.echo(format_table([{
+    print_table([{
         "id": r["id"], "kind": r["kind"],
         "status": r["status"] + (" (process gone)" if r["process_gone"] else ""),
-        "started": (r["started_at"] or "-")[:19], "finished": (r["finished_at"] or "-")[:19],
+        "started": when(r["started_at"]), "finished": when(r["finished_at"]),
         "totals": totals(r), "flow run": r["prefect_flow_run_id"] or "-",
-        "error": (r["error"] or "-").splitlines()[0][:60]} for r in rows]))
+        "error": (r["error"] or "-").splitlines()[0]} for r in rows], wide=("error", "flow run"))

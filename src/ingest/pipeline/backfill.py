@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, select, update
 
 from ingest import decide
-from ingest.clock import SYSTEM_CLOCK
-from ingest.config import SourceConfig
+from ingest.clock import SYSTEM_CLOCK, Clock
+from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError, UsageError
 from ingest.feeds import sitemaps
 from ingest.feeds import walk as feedwalk
@@ -33,6 +33,7 @@ from ingest.store import archive
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.models import BackfillCheckpoint, Entry
 from ingest.store.retry import retry_lost_races
+from ingest.store.runs import run_status
 from ingest.urls import canonicalize
 
 VIAS = ("sitemap", "feed", "urls:FILE")
@@ -399,6 +400,47 @@ def parse_range(since: str | datetime, until: str | datetime | None) -> tuple[da
     if start >= end:
         raise UsageError("--since must be before --until")
     return start, end
+
+
+# No --since with --via urls:FILE: every listed URL, whatever its date, in one window.
+URLS_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def backfill(config: Config, engine: Engine, source: str, *, since: str | datetime | None,
+             until: str | datetime | None = None, via: str = "sitemap", window_days: int = 7,
+             clock: Clock = SYSTEM_CLOCK, on_window: Callable[[WindowReport], None] | None = None,
+             on_plan: Callable[[int], None] | None = None, parameters: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    """The backfill story, in this process: a ``backfill`` run row (finished whatever happens), then
+    :func:`run_backfill` (``via="archive"``: :func:`~ingest.pipeline.reprocess.reprocess` of the range).
+    ``since`` may be None only for ``urls:FILE``, which then takes every URL of the file."""
+    kind, _ = parse_via(via)
+    if since is None:
+        if kind != "urls":
+            raise UsageError(f"--since is needed with --via {via} (only urls:FILE may go without)")
+        start, end = URLS_EPOCH, parse_range(URLS_EPOCH, until)[1]
+        window_days = max(window_days, (end - start).days + 1)
+    else:
+        start, end = parse_range(since, until)
+    (src,) = config.select([source])
+    params = {"source": source, "since": start.isoformat(), "until": end.isoformat(), "via": via,
+              "window_days": window_days} | (parameters or {})
+    run_id = archive.start_run(engine, "backfill", params, now=clock.now())
+    try:
+        if kind == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
+            from ingest.pipeline.reprocess import reprocess
+
+            summary = reprocess(engine, config, sources=[source], since=start, until=end, run_id=run_id,
+                                clock=clock) | {"run_id": run_id, "via": "archive", "source": source}
+        else:
+            with PollContext(config, engine, run_id, clock=clock) as ctx:
+                summary = run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
+                                       on_plan=on_plan) | {"run_id": run_id}
+    except BaseException as exc:
+        archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}", now=clock.now())
+        raise
+    archive.finish_run(engine, run_id, "completed", summary, now=clock.now())
+    return summary
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-COUNT_COLUMNS = ("new", "updated", "duplicate", "unchanged", "gone", "failed")
+from ingest.pipeline.results import COUNTED as COUNT_COLUMNS
 
 
 def _kinds(failures: dict[str, int]) -> str:

@@ -8,7 +8,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-COUNTED = ("new", "updated", "duplicate", "unchanged", "gone", "failed")
+# new: archived now; updated: a new version; duplicate: the same text as an archived article (another
+# URL); known: listed here for the first time, its URL already archived (listed by another feed);
+# unchanged: listed or re-checked again, nothing new; gone: the page went 404/410; failed: with a kind
+COUNTED = ("new", "updated", "duplicate", "known", "unchanged", "gone", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,7 @@ class SourceResult:
     new: int = 0
     updated: int = 0
     duplicate: int = 0
+    known: int = 0
     unchanged: int = 0
     gone: int = 0
     failed: int = 0

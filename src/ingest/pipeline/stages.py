@@ -203,7 +203,7 @@ def poll_feed(ctx: PollContext, source: SourceConfig, *, fetch_feed: bool = True
         if not fetch_feed:
             work, sighted = _plan(ctx, source_id, ctx.now())
             stage = FeedStage(SourceReport(source.name, feed_status="not_due"), source_id, work)
-            stage.report.counts["unchanged"] += sighted
+            stage.report.counts["known"] += sighted
             return stage
         return _poll_feed(ctx, source, source_id)
     except Exception as exc:  # an unexpected exception is a failure too, recorded where operators look
@@ -310,7 +310,7 @@ def _poll_feed(ctx: PollContext, source: SourceConfig, source_id: int) -> FeedSt
         report.failures[ErrorKind.UNSUPPORTED_URL.value] += written.unusable
 
     work, sighted = _plan(ctx, source_id, now)
-    report.counts["unchanged"] += sighted
+    report.counts["known"] += sighted  # new to this source, already archived: not "unchanged" (first poll)
     return FeedStage(report, source_id, work)
 
 

@@ -298,6 +298,8 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
     listed = _run(s, st.listed, {"ids": list(o.entry_ids)}).all()  # (published_at, categories) per entry
     if article_id is not None:
         status = _refresh_known(s, article_id, ex, final_url, text_sha, fetch_id, blob, run_id, now)
+        if status == "unchanged" and o.recheck_of is None:  # a first listing of an archived URL
+            status = "known"
     else:
         owner = _run(s, st.text_owner, {"sha": text_sha}).scalar()
         if owner is not None:
@@ -427,7 +429,9 @@ def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, 
     inserted = _run(s, st.article, values).scalar()
     if inserted is None:  # a concurrent run stored this canonical URL first
         winner = _run(s, select(Article.id).where(Article.canonical_url == canonical)).scalar_one()
-        return winner, _refresh_known(s, winner, ex, final_url, text_sha, fetch_id, blob, run_id, now)
+        outcome = _refresh_known(s, winner, ex, final_url, text_sha, fetch_id, blob, run_id, now)
+        # a first listing of a URL another feed's entry archived meanwhile: "known", not "unchanged"
+        return winner, "known" if outcome == "unchanged" else outcome
     claimed = _run(s, st.text_hash, {"sha256": text_sha, "article_id": inserted, "created_at": now}).scalar()
     if claimed is None:  # the same text was archived under another URL meanwhile
         _run(s, Article.__table__.delete().where(Article.id == inserted))  # type: ignore[attr-defined]
