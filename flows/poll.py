@@ -13,6 +13,8 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from ingest import shutdown
@@ -21,6 +23,7 @@ from ingest.orchestrate.runtime import shared_extractor
 from ingest.pipeline import stages as pipeline
 from ingest.pipeline.poll import PollRun
 from ingest.pipeline.report import summary_markdown, summary_rows
+from ingest.pipeline.results import PollResult
 from ingest.store import archive
 from ingest.store.db import open_archive, redacted
 
@@ -42,11 +45,13 @@ def store_pages_task(ctx: pipeline.PollContext, source_id: int, items: list[pipe
 
 @flow(name="poll-feeds", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
 def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None = None,
-               database_url: str | None = None, due_only: bool = False) -> dict[str, Any]:
+               database_url: str | None = None, due_only: bool = False) -> dict[str, Any] | State:
     """Poll the configured feeds once: fetch, extract, deduplicate and archive every new article.
 
     ``due_only`` (scheduled runs): only sources whose adaptive next poll time has come. Each source is
-    polled under a database lease; one another run holds is skipped and counted as ``skipped``."""
+    polled under a database lease; one another run holds is skipped and counted as ``skipped``.
+    Each failed source is a WARNING with its detail and an ``ingest.source.failed`` event; a run in
+    which every polled source failed ends Failed (its summary is the state's data), so automations fire."""
     logger = get_run_logger()
     config = load_config(config_path)
     for problem in config.invalid_sources:
@@ -84,10 +89,22 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
                           description=f"ingest poll run {run.run_id}: per source outcome")
     create_markdown_artifact(summary_markdown(summary), key="poll-summary-text")
     totals = summary["totals"]
-    logger.info("run %s: %s new, %s updated, %s duplicate, %s unchanged, %s gone, %s failed; %s of %s sources "
-                "failed, %s skipped", run.run_id, totals.get("new", 0), totals.get("updated", 0),
-                totals.get("duplicate", 0), totals.get("unchanged", 0), totals.get("gone", 0),
+    logger.info("run %s: %s new, %s updated, %s duplicate, %s known, %s unchanged, %s gone, %s failed; %s of %s "
+                "sources failed, %s skipped", run.run_id, totals.get("new", 0), totals.get("updated", 0),
+                totals.get("duplicate", 0), totals.get("known", 0), totals.get("unchanged", 0), totals.get("gone", 0),
                 totals.get("failed", 0), totals["sources_failed"], len(run.reports), totals["sources_skipped"])
+    result = PollResult.from_summary(summary)
+    for src in result.sources:
+        if src.ok:
+            continue
+        logger.warning("source %s failed: %s: %s", src.source, src.error_kind, src.error_detail or "")
+        emit_event(event="ingest.source.failed",
+                   resource={"prefect.resource.id": f"ingest.source.{src.source}", "prefect.resource.name": src.source},
+                   payload={"source": src.source, "error_kind": src.error_kind, "error_detail": src.error_detail,
+                            "run_id": run.run_id})
+    if result.all_failed:
+        logger.error("%s", result.all_failed_line())
+        return Failed(message=result.all_failed_line(), data=summary)
     return summary
 
 

@@ -136,3 +136,25 @@ def test_cli_backfill_from_a_url_file(site: Any, tmp_path: Path) -> None:
     assert _articles(open_archive(db)) == set(urls)
     result = CliRunner().invoke(main, args)
     assert result.output.startswith("backfill of site via urls:") and "nothing to do" in result.output
+
+
+def test_cli_backfill_from_a_url_file_needs_no_range(site: Any, tmp_path: Path) -> None:
+    s, groups = site
+    urls = [s.url(i.path) for i in groups["old"][:2]]
+    file = tmp_path / "urls.txt"
+    file.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: '{db}'\nfetch: {{allow_private_networks: true, per_host_delay_s: 0}}\n"
+                      f"sources:\n  - {{name: site, feed: '{s.url('/archived.atom')}'}}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["backfill", "--config", str(config), "--source", "site", "--via", f"urls:{file}"])
+    assert result.exit_code == 0, result.output
+    assert "2 URLs; new 2" in result.output
+    assert _articles(open_archive(db)) == set(urls)
+    result = CliRunner().invoke(main, ["backfill", "--config", str(config), "--source", "site", "--via", "sitemap"])
+    assert isinstance(result.exception, UsageError) and "--since is needed with --via sitemap" in str(result.exception)
+
+
+def test_backfill_help_lists_every_via() -> None:
+    text = CliRunner().invoke(main, ["backfill", "--help"]).output
+    assert "sitemap|feed|urls:FILE|archive" in text

@@ -97,3 +97,52 @@ def test_demo_site_end_to_end(prefect_harness: None, demo_site_running: Any, arc
     assert [s["feed_status"] for s in again["sources"]] == ["unchanged", "unchanged"]
     assert _counts(engine) == before
     engine.dispose()
+
+
+def _archive_contents(url: str) -> dict[str, Any]:
+    """What the archive holds, independent of which source's thread stored a shared story first (the
+    syndicated copy is "new" under one URL and "duplicate" under the other, in either order)."""
+    engine = open_archive(url)
+    with read_session(engine) as s:
+        contents = {
+            "texts": sorted(s.execute(select(Article.content_sha256)).scalars()),
+            "urls": sorted(s.execute(select(UrlAlias.url)).scalars()),
+            "entries": sorted(Counter(s.execute(select(Entry.status, Entry.error_kind)).all()).items()),
+            "fetches": sorted(Counter(s.execute(select(Fetch.kind, Fetch.status)).all()).items()),
+        }
+    engine.dispose()
+    return contents
+
+
+def test_in_process_and_prefect_polls_make_the_same_archive(prefect_harness: None, demo_site_running: Any,
+                                                            tmp_path: Path) -> None:
+    import ingest
+
+    via_prefect = f"sqlite:///{tmp_path / 'prefect.db'}"
+    in_process = f"sqlite:///{tmp_path / 'in-process.db'}"
+    flow_summary = _poll(tmp_path, demo_site_running, via_prefect)
+    config = tmp_path / "in-process.yaml"
+    config.write_text(demo_config_yaml(demo_site_running.base_url, in_process), encoding="utf-8")
+    result = ingest.poll(config)
+    assert _archive_contents(in_process) == _archive_contents(via_prefect)
+    assert result.totals == flow_summary["totals"]
+
+
+def test_a_flow_run_in_which_every_source_failed_ends_failed(prefect_harness: None, tmp_path: Path) -> None:
+    import socket
+
+    import yaml
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "down.yaml"
+    config.write_text(yaml.safe_dump({
+        "database": f"sqlite:///{tmp_path / 'down.db'}",
+        "fetch": {"allow_private_networks": True, "retries": 0, "timeout_s": 2},
+        "sources": [{"name": f"down{i}", "feed": f"http://127.0.0.1:{port}/feed.xml"} for i in range(2)]}))
+    state = load_flow("poll", "poll_feeds")(config_path=str(config), return_state=True)
+    assert state.is_failed()
+    assert state.message == "all 2 sources failed with refused: is the network reachable (or a proxy needed)?"
+    summary = state.result(raise_on_failure=False)
+    assert summary["totals"]["sources_failed"] == 2

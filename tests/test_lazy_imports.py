@@ -71,3 +71,9 @@ def test_import_ingest_is_light(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_cheap_schema_check_knows_the_newest_migration() -> None:
+    from ingest.store.db import SCHEMA_HEAD, head_revision
+
+    assert head_revision() == SCHEMA_HEAD  # add a migration: bump SCHEMA_HEAD with it

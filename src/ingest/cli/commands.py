@@ -62,8 +62,13 @@ def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_jso
             shared_extractor(config.extract)
             flow = load_flow("poll", "poll_feeds")
             wait_for_prefect()
-            result = PollResult.from_summary(
-                flow(config_path=config_path, sources=list(sources) or None, database_url=database_url))
+            # a run in which every source failed ends Failed, with the summary as its data
+            state = flow(config_path=config_path, sources=list(sources) or None, database_url=database_url,
+                         return_state=True)
+            data = state.result(raise_on_failure=False)
+            if isinstance(data, BaseException):
+                raise data
+            result = PollResult.from_summary(data)
         else:
             from ingest.pipeline.poll import poll as run_poll
 
@@ -81,31 +86,9 @@ def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_jso
     else:
         print_table(summary_rows(result), wide=("error kinds",))
     if result.all_failed:
-        click.echo(f"ingest: error: {all_failed_line(result)}", err=True)
+        click.echo(f"ingest: error: {result.all_failed_line()}", err=True)
         return 1
     return 2 if config.invalid_sources else 0
-
-
-# The likely cause of a poll in which every source failed the same way, by error kind.
-_LIKELY_CAUSE = {
-    "dns": "is the network reachable?", "connection": "is the network reachable?",
-    "refused": "is the network reachable (or a proxy needed)?",
-    "timeout": "is the network reachable, or very slow?", "tls": "is a proxy intercepting TLS?",
-    "forbidden_address": "do the feeds point at private addresses (fetch.allow_private_networks)?",
-    "internal": "see `ingest sources` for the detail",
-}
-
-
-def all_failed_line(result: Any) -> str:
-    """One line for a poll in which every polled source failed, with the likely cause."""
-    failed = [s for s in result.sources if not s.ok]
-    kinds = sorted({s.error_kind or "unknown" for s in failed})
-    n = len(failed)
-    noun = "source" if n == 1 else "sources"
-    if len(kinds) == 1:
-        cause = _LIKELY_CAUSE.get(kinds[0], "see `ingest sources` for each error")
-        return f"all {n} {noun} failed with {kinds[0]}: {cause}"
-    return f"all {n} {noun} failed ({', '.join(kinds)}): see `ingest sources` for each error"
 
 
 prefect_option = click.option(

@@ -22,6 +22,7 @@ from ingest.cli.group import (
     open_engine,
 )
 from ingest.cli.tables import emit, print_table, when
+from ingest.errors import UsageError
 from ingest.locations import DEFAULT_CONFIG_PATH, resolve_database_url
 
 DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
@@ -85,9 +86,11 @@ def backfill(source: str, since: str | None, until: str | None, via: str, window
     from ingest.pipeline import backfill as bf
     from ingest.store.db import open_archive
 
-    bf.parse_via(via)
+    kind, _ = bf.parse_via(via)
     if since is not None:
         bf.parse_range(since, until)  # a bad date is a usage error before anything opens
+    elif kind != "urls":
+        raise UsageError(f"--since is needed with --via {via} (only urls:FILE may go without)")
     config = load_config(config_path)
     config.select([source])
     engine = open_archive(resolve_database_url(db, config))

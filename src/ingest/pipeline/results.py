@@ -14,6 +14,16 @@ from typing import Any
 COUNTED = ("new", "updated", "duplicate", "known", "unchanged", "gone", "failed")
 
 
+# The likely cause of a poll in which every source failed the same way, by error kind.
+_LIKELY_CAUSE = {
+    "dns": "is the network reachable?", "connection": "is the network reachable?",
+    "refused": "is the network reachable (or a proxy needed)?",
+    "timeout": "is the network reachable, or very slow?", "tls": "is a proxy intercepting TLS?",
+    "forbidden_address": "do the feeds point at private addresses (fetch.allow_private_networks)?",
+    "internal": "see `ingest sources` for the detail",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SourceResult:
     """What one poll did for one source."""
@@ -65,6 +75,16 @@ class PollResult(Mapping[str, Any]):
         """Every polled source failed (skipped and not-due ones aside): likely the network or the archive."""
         polled = [s for s in self.sources if s.feed_status not in ("skipped", "not_due")]
         return bool(polled) and all(not s.ok for s in polled)
+
+    def all_failed_line(self) -> str:
+        """One line for a run in which every polled source failed, with the likely cause."""
+        failed = [s for s in self.sources if not s.ok]
+        kinds = sorted({s.error_kind or "unknown" for s in failed})
+        noun = "source" if len(failed) == 1 else "sources"
+        if len(kinds) == 1:
+            cause = _LIKELY_CAUSE.get(kinds[0], "see `ingest sources` for each error")
+            return f"all {len(failed)} {noun} failed with {kinds[0]}: {cause}"
+        return f"all {len(failed)} {noun} failed ({', '.join(kinds)}): see `ingest sources` for each error"
 
     def source(self, name: str) -> SourceResult:
         for s in self.sources:
