@@ -57,7 +57,11 @@ def serve(config_path: str, limit: int) -> None:
 
         from ingest.orchestrate.localscheduler import LocalScheduler
 
-        scheduler = LocalScheduler(SubprocessASGIServer().api_url, ["poll-feeds/poll-feeds"]).start()
+        local_api = SubprocessASGIServer().api_url
+        # Served runs execute in subprocesses: pointed at this process's API, they report to it; left
+        # alone, each would start a temporary API server of its own (~25 s per run).
+        os.environ["PREFECT_API_URL"] = local_api
+        scheduler = LocalScheduler(local_api, ["poll-feeds/poll-feeds"]).start()
     # Prefect handles SIGINT and SIGTERM (graceful shutdown); schedules stay active for the next start.
     try:
         prefect_serve(*deployments, pause_on_shutdown=False, limit=limit, print_starting_message=True)

@@ -48,11 +48,17 @@ def close_shared_extractor() -> None:
             _pool = None
 
 
+EPHEMERAL_STARTUP_TIMEOUT_S = 180
+
+
 def prestart_prefect_api() -> Callable[[], None]:
     """Start Prefect's ephemeral API server in the background (it takes seconds) while the caller does
     its own start-up; the returned function waits for it. Nothing to do when PREFECT_API_URL is set.
 
     The flow must not run before the wait: Prefect marks the server as running before it answers."""
+    # The first start of the local API migrates its database: ~20 s, far more on a loaded machine;
+    # Prefect's default wait (20 s) made `ingest poll` fail there.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_TIMEOUT_S))
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
@@ -73,6 +79,12 @@ def prestart_prefect_api() -> Callable[[], None]:
     def wait() -> None:
         thread.join()
         if errors:
+            if isinstance(errors[0], RuntimeError) and "Timed out" in str(errors[0]):
+                raise ConfigError(
+                    f"Prefect's local API server did not start within "
+                    f"{os.environ['PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS']} s (a busy machine?): set "
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running "
+                    "Prefect server, or run without --prefect") from None
             raise errors[0]
 
     return wait

@@ -29,9 +29,9 @@ from ingest.feeds import walk as feedwalk
 from ingest.feeds.parse import FeedEntry, parse_feed
 from ingest.fetch.client import Fetcher, FetchResult
 from ingest.pipeline.stages import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
-from ingest.store import archive
-from ingest.store.db import insert_ignore, read_session, write_session
-from ingest.store.models import BackfillCheckpoint, Entry
+from ingest.store import archive, checkpoints
+from ingest.store.db import read_session, write_session
+from ingest.store.models import Entry
 from ingest.store.retry import retry_lost_races
 from ingest.store.runs import run_status
 from ingest.urls import canonicalize
@@ -247,32 +247,18 @@ def _walk_feed(ctx: PollContext, fetcher: Fetcher, source: SourceConfig, source_
     return found
 
 
-# --- checkpoints and windows (store) --------------------------------------------------------------
+# --- checkpoints and windows (rows: store/checkpoints.py) --------------------------------------------------------------
 
 def open_windows(engine: Engine, source_id: int, via: str, wins: Sequence[Window], *,
                  now: datetime | None = None) -> list[Window]:
     """Create the checkpoints (idempotently) and return the windows not yet done."""
-    now = now or SYSTEM_CLOCK.now()
-    with write_session(engine) as s:
-        for w in wins:
-            s.execute(insert_ignore(engine, BackfillCheckpoint).values(
-                source_id=source_id, via=via, window_start=w.start, window_end=w.end, status="pending", urls=0,
-                updated_at=now).on_conflict_do_nothing(
-                index_elements=["source_id", "via", "window_start", "window_end"]))
-    with read_session(engine) as s:
-        done = {(r.window_start, r.window_end) for r in s.execute(select(BackfillCheckpoint).where(
-            BackfillCheckpoint.source_id == source_id, BackfillCheckpoint.via == via,
-            BackfillCheckpoint.status == "done")).scalars()}
+    done = checkpoints.open_spans(engine, source_id, via, [(w.start, w.end) for w in wins], now or SYSTEM_CLOCK.now())
     return [w for w in wins if (w.start, w.end) not in done]
 
 
 def _finish_window(engine: Engine, source_id: int, via: str, w: Window, urls: int, counts: dict[str, int],
                    run_id: int | None, now: datetime) -> None:
-    with write_session(engine) as s:
-        s.execute(update(BackfillCheckpoint).where(
-            BackfillCheckpoint.source_id == source_id, BackfillCheckpoint.via == via,
-            BackfillCheckpoint.window_start == w.start, BackfillCheckpoint.window_end == w.end,
-        ).values(status="done", urls=urls, summary=counts, run_id=run_id, updated_at=now))
+    checkpoints.finish_span(engine, source_id, via, (w.start, w.end), urls, counts, run_id, now)
 
 
 def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str, w: Window,

@@ -16,14 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from ingest import decide
 from ingest.clock import SYSTEM_CLOCK
 from ingest.config import SourceConfig
 from ingest.store import archive, leases
-from ingest.store.db import read_session
-from ingest.store.models import Source
+from ingest.store import sources as source_rows
 
 
 @dataclass
@@ -45,9 +44,7 @@ def claim_sources(engine: Engine, sources: Sequence[SourceConfig], source_id: Ca
                   *, owner: str, lease: timedelta, due_only: bool, now: datetime | None = None) -> Claim:
     claim = Claim(owner)
     ids = {src.name: source_id(src) for src in sources}
-    with read_session(engine) as s:
-        next_at = dict(s.execute(select(Source.id, Source.next_poll_at).where(
-            Source.id.in_(list(ids.values())))).all())  # type: ignore[union-attr]
+    next_at = source_rows.next_poll_times(engine, list(ids.values()))
     now = now or SYSTEM_CLOCK.now()
     due = [src for src in sources if not due_only or decide.source_is_due(next_at.get(ids[src.name]), now)]
     if due_only:  # a source whose feed is not due may still have page work due: do that now

@@ -91,3 +91,10 @@ def record_source_failure(engine: Engine, source_id: int, *, kind: str, detail: 
                 failing_since=case((Source.failing_since.is_(None), now), else_=Source.failing_since)))  # type: ignore[union-attr]
 
     retry_lost_races(write)
+
+
+def next_poll_times(engine: Engine, source_ids: list[int]) -> dict[int, datetime | None]:
+    """Each source's adaptive next poll time (None: never polled)."""
+    with read_session(engine) as s:
+        return dict(s.execute(select(Source.id, Source.next_poll_at).where(
+            Source.id.in_(source_ids))).all())  # type: ignore[union-attr]
