@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ingest.config import parse_config
-from ingest.store import archive, leases
+from ingest.store import archive, leases, owners
 from ingest.store.db import open_archive, read_session
 from ingest.store.hostslots import HostSlots
 from ingest.store.models import HostSlot, Source
@@ -73,11 +73,11 @@ def test_a_live_holder_keeps_its_lease(database_url: str) -> None:
     assert leases.acquire(engine, sid, holder, HOUR)
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
         try:
-            started = leases._start_time(other.pid)
+            started = owners._start_time(other.pid)
             assert started
-            assert not leases.holder_is_dead(f"poll-run-1:{leases._hostname()}:{other.pid}@{started}:{'a' * 12}")
+            assert not leases.holder_is_dead(f"poll-run-1:{owners._hostname()}:{other.pid}@{started}:{'a' * 12}")
             # same pid, other start time: the holder died and its pid went to a new process
-            assert leases.holder_is_dead(f"poll-run-1:{leases._hostname()}:{other.pid}@{started + 1}:{'a' * 12}")
+            assert leases.holder_is_dead(f"poll-run-1:{owners._hostname()}:{other.pid}@{started + 1}:{'a' * 12}")
         finally:
             other.kill()
     assert not leases.holder_is_dead(holder)
@@ -86,11 +86,11 @@ def test_a_live_holder_keeps_its_lease(database_url: str) -> None:
 
 def test_owner_ids_that_cannot_be_judged_are_never_dead() -> None:
     mine = leases.new_owner("fetch")
-    elsewhere = mine.replace(f":{leases._hostname()}:", ":another-machine:", 1)
+    elsewhere = mine.replace(f":{owners._hostname()}:", ":another-machine:", 1)
     assert not leases.holder_is_dead(elsewhere)  # another machine: only expiry frees it
-    host, _, ns = leases._hostname().partition("+")
+    host, _, ns = owners._hostname().partition("+")
     if ns:  # same host name, another PID namespace (a container with host networking): its pids aren't ours
-        other_ns = mine.replace(f":{leases._hostname()}:", f":{host}+{int(ns) + 1}:", 1).replace(
+        other_ns = mine.replace(f":{owners._hostname()}:", f":{host}+{int(ns) + 1}:", 1).replace(
             f":{os.getpid()}@", ":999999@", 1)
         assert not leases.holder_is_dead(other_ns)
         assert leases.holder_is_dead(mine.replace(f":{os.getpid()}@", ":999999@", 1))  # ours: no such pid

@@ -77,3 +77,12 @@ def test_the_cheap_schema_check_knows_the_newest_migration() -> None:
     from ingest.store.db import SCHEMA_HEAD, head_revision
 
     assert head_revision() == SCHEMA_HEAD  # add a migration: bump SCHEMA_HEAD with it
+
+
+def test_plain_sql_reads_know_every_typed_column() -> None:
+    from ingest.store import models
+    from ingest.store.types import COLUMN_TYPES
+
+    typed = {(t.name, c.name) for t in models.SQLModel.metadata.tables.values() for c in t.columns
+             if type(c.type).__name__ in ("JSON", "UTCDateTime")}
+    assert typed and {name for _, name in typed} <= set(COLUMN_TYPES)

@@ -12,11 +12,10 @@ from test_store import entry, extraction, fetched, setup_source
 from ingest import decide
 from ingest.analyse.tagging import load_taxonomy
 from ingest.store import archive, revisions, tagstore
-from ingest.store.clusters import cluster_of
 from ingest.store.db import open_archive, read_session, write_session
 from ingest.store.enrich import Enricher
 from ingest.store.models import Article, ArticleState, ArticleTag, ArticleVersion, ClusterMember
-from ingest.store.query import article_records
+from ingest.store.query import article_records, cluster_of
 from ingest.store.search import Filters
 from ingest.store.stories import search_collapsed
 from ingest.store.tagstore import retag

@@ -280,10 +280,10 @@ class Archive:
 
     def article(self, id_or_url: int | str) -> Article:
         """An article by id, canonical URL, or any URL that led to it. ``KeyError`` when there is none."""
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
         from ingest.store.query import resolve_article
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             article_id = resolve_article(s, str(id_or_url))
         if article_id is None:
             raise KeyError(f"no article {id_or_url!r} in this archive")
@@ -302,40 +302,40 @@ class Archive:
 
     def sources(self) -> list[dict[str, Any]]:
         """Per source: state (failing first is the CLI's order), last poll, error kind and detail, counts."""
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
         from ingest.store.query import sources_status
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             return sources_status(s)
 
     def stats(self) -> dict[str, Any]:
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
         from ingest.store.query import stats
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             return stats(s)
 
     def runs(self, *, limit: int = 20, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
         from ingest.store.query import recent_runs
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             return recent_runs(s, limit=limit, kind=kind, status=status)
 
     # --- what Article reads lazily ---------------------------------------------------------------
 
     def _records(self, ids: Sequence[int]) -> list[dict[str, Any]]:
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
         from ingest.store.query import article_records
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             return article_records(s, list(ids))
 
     def _provenance(self, article_id: int) -> dict[str, Any]:
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
         from ingest.store.query import provenance
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             return provenance(s, article_id)
 
     def _versions(self, article_id: int) -> list[Version]:
@@ -348,10 +348,10 @@ class Archive:
                         fetched_at=v["fetched_at"]) for v in rows]
 
     def _story(self, article_id: int) -> list[StoryMember]:
-        from ingest.store.clusters import cluster_of
-        from ingest.store.db import read_session
+        from ingest.store.db import read_connection
+        from ingest.store.query import cluster_of
 
-        with read_session(self.engine) as s:
+        with read_connection(self.engine) as s:
             cluster = cluster_of(s, article_id)
         if cluster is None:
             return []

@@ -140,7 +140,7 @@ def search(words: tuple[str, ...], sources: tuple[str, ...], tags: tuple[str, ..
     The query may be one quoted argument or several words (`search kyiv OR kiev`); put `--` before a
     query that starts with -word."""
     query = query_from_words(words)
-    from ingest.store.db import read_session
+    from ingest.store.db import read_connection
     from ingest.store.query import article_records
     from ingest.store.search import search as run_search
 
@@ -149,7 +149,7 @@ def search(words: tuple[str, ...], sources: tuple[str, ...], tags: tuple[str, ..
         from ingest.store.stories import search_collapsed as run_search
     hits = run_search(engine, query, _filters(sources, tags, since, until, language), limit=limit,
                       offset=offset, raw=raw)
-    with read_session(engine) as s:
+    with read_connection(engine) as s:
         records = {r["id"]: r for r in article_records(s, [h.article_id for h in hits])}
     rows = []
     for hit in hits:
@@ -180,11 +180,12 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
          history: bool = False) -> None:
     """An article with its whole provenance chain (or the recorded failure of a URL)."""
     from ingest.cli.render import print_failed_entries, print_provenance
-    from ingest.store.db import read_session
+    from ingest.store.db import read_connection, read_session
     from ingest.store.query import failed_entries, provenance, resolve_article
 
     engine = open_engine(db, config_path)
-    with read_session(engine) as s:
+    # the history's versions and story are read through the ORM; the rest is plain SQL
+    with (read_session if history else read_connection)(engine) as s:
         article_id = resolve_article(s, id_or_url)
         if article_id is None:
             entries = failed_entries(s, id_or_url) if not id_or_url.isdigit() else []
@@ -197,11 +198,12 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
             return
         data = provenance(s, article_id)
         from ingest.cli.history import history_records, print_cluster, print_history
-        from ingest.store.clusters import cluster_of
-        from ingest.store.revisions import versions
+        from ingest.store.query import cluster_of
 
         data["cluster"] = cluster_of(s, article_id)
         if history:
+            from ingest.store.revisions import versions
+
             data["history"] = history_records(versions(s, article_id))
     if as_json:
         json_line(data)
@@ -224,7 +226,7 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
            since: datetime | None, until: datetime | None, language: str | None, db: str | None,
            config_path: str | None, all_versions: bool = False) -> None:
     """Export articles as JSON lines or CSV (UTF-8), oldest first."""
-    from ingest.store.db import read_session
+    from ingest.store.db import read_connection, read_session
     from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
 
     engine = open_engine(db, config_path)
@@ -236,7 +238,7 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
             writer.writeheader()
         count = 0
         for i in range(0, len(ids), 500):
-            with read_session(engine) as s:
+            with (read_session if all_versions else read_connection)(engine) as s:
                 records = article_records(s, ids[i:i + 500])
                 if all_versions:
                     from ingest.store.revisions import version_records
@@ -267,10 +269,10 @@ def _csv_cell(value: Any) -> Any:
 @csv_option
 def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
     """Per source: state, last poll, last error kind, articles, next poll."""
-    from ingest.store.db import read_session
+    from ingest.store.db import read_connection
     from ingest.store.query import sources_status
 
-    with read_session(open_engine(db, config_path)) as s:
+    with read_connection(open_engine(db, config_path)) as s:
         rows = sources_status(s)
     # Failing sources first, marked, with what failed: an operator sees them at a glance.
     rows.sort(key=lambda r: (not r["failing"], r["source"]))
@@ -301,10 +303,10 @@ def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool
 @csv_option
 def stats(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
     """Counts: sources, articles, entries by status, failures by kind, languages, raw bytes."""
-    from ingest.store.db import read_session
+    from ingest.store.db import read_connection
     from ingest.store.query import stats as get_stats
 
-    with read_session(open_engine(db, config_path)) as s:
+    with read_connection(open_engine(db, config_path)) as s:
         data = get_stats(s)
     if as_json:
         json_line(data)

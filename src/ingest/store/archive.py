@@ -30,6 +30,7 @@ from ingest.fetch.client import FetchRecord, FetchResult
 from ingest.store import enrich, events, revisions
 from ingest.store.blobs import PackedBody, pack_body, unpack_body
 from ingest.store.db import insert_ignore, read_session, write_session
+from ingest.store.db import run_core as _run
 from ingest.store.models import (
     Article,
     ArticleTag,
@@ -51,12 +52,6 @@ from ingest.store.sources import (  # noqa: F401  (the archive's API)
     sources_with_due_work,
 )
 from ingest.urls import canonicalize, choose_canonical
-
-
-def _run(s: Session, statement: Any, params: Any = None) -> Any:
-    """Execute on the session's connection as plain Core: same transaction and savepoints, without the
-    ORM's per-statement bulk-persistence machinery (it cost more CPU than SQLite's own work here)."""
-    return s.connection().execute(statement, params)
 
 
 @functools.cache
@@ -298,8 +293,9 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
     listed = _run(s, st.listed, {"ids": list(o.entry_ids)}).all()  # (published_at, categories) per entry
     if article_id is not None:
         status = _refresh_known(s, article_id, ex, final_url, text_sha, fetch_id, blob, run_id, now)
-        if status == "unchanged" and o.recheck_of is None:  # a first listing of an archived URL
-            status = "known"
+        if status == "unchanged" and o.recheck_of is None and not _run(s, select(Entry.id).where(
+                Entry.id.in_(list(o.entry_ids)), Entry.article_id == article_id).limit(1)).first():  # type: ignore[union-attr]
+            status = "known"  # its entries first list a URL archived from elsewhere: not "unchanged"
     else:
         owner = _run(s, st.text_owner, {"sha": text_sha}).scalar()
         if owner is not None:

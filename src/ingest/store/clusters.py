@@ -25,13 +25,12 @@ from sqlmodel import Session
 from ingest.analyse import neardup
 from ingest.analyse.precompute import TextFacts
 from ingest.store.db import insert_ignore
+from ingest.store.db import run_core as _run
 from ingest.store.models import ArticleState, ClusterMember, LshBand, StoryCluster, TitleHash
 
 MAX_CANDIDATES = 200
 
 
-def _run(s: Session, statement: Any, params: Any = None) -> Any:
-    return s.connection().execute(statement, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +159,3 @@ def resign_article(s: Session, article_id: int, *, text: str, params: neardup.De
     index_bands(s, article_id, keys)
     _run(s, update(ArticleState).where(ArticleState.article_id == article_id).values(  # type: ignore[arg-type]
         signature=neardup.to_bytes(sig)))
-
-
-def cluster_of(s: Session, article_id: int) -> dict[str, Any] | None:
-    """The article's story: id, first article, members with similarity and method."""
-    from ingest.store.models import Article
-
-    cluster_id = _run(s, select(ClusterMember.cluster_id).where(ClusterMember.article_id == article_id)).scalar()
-    if cluster_id is None:
-        return None
-    first = _run(s, select(StoryCluster.first_article_id).where(StoryCluster.id == cluster_id)).scalar_one()
-    members = _run(s, select(ClusterMember.article_id, ClusterMember.similarity, ClusterMember.method,
-                             Article.title, Article.canonical_url).join(
-        Article, Article.id == ClusterMember.article_id).where(ClusterMember.cluster_id == cluster_id)
-        .order_by(ClusterMember.article_id)).all()  # type: ignore[arg-type]
-    return {"id": cluster_id, "first_article_id": first,
-            "members": [{"article_id": m[0], "similarity": m[1], "method": m[2], "title": m[3], "url": m[4]}
-                        for m in members]}

@@ -23,12 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
-from sqlmodel import Session
 
 from ingest.errors import DatabaseError, SchemaMismatchError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlmodel import Session  # imported when a session is opened: SQLModel is ~0.1 s of a start
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # The newest migration (store/migrations/versions/). Opening an archive compares its version row with
@@ -103,6 +103,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
+    from sqlmodel import Session
+
     """A session for one write transaction: committed on success, rolled back on error."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
@@ -130,8 +132,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
+    from sqlmodel import Session
+
     with Session(engine) as session:
         yield session
+
+
+def run_core(s: Session | Connection, statement: Any, params: Any = None) -> Any:
+    """Execute as plain Core on a session's connection (same transaction and savepoints, without the
+    ORM's per-statement bulk-persistence machinery: it cost more CPU than SQLite's own work), or on a
+    plain connection (the read commands, which open no session)."""
+    conn = s if isinstance(s, Connection) else s.connection()
+    return conn.execute(statement, params)
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A plain connection for the read queries (``store/query.py``): no ORM session, no SQLModel."""
+    with engine.connect() as conn:
+        yield conn
 
 
 def insert_ignore(engine_or_dialect: Any, table: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlmodel import Session
 
+from ingest.store.db import run_core as _run
 from ingest.store.models import ArticleEvent, ArticleState
 
 GONE_STATUSES = frozenset({404, 410})
@@ -26,8 +27,6 @@ _STATE = ArticleState.__table__  # type: ignore[attr-defined]
 _EVENTS = ArticleEvent.__table__  # type: ignore[attr-defined]
 
 
-def _run(s: Session, statement: Any, params: Any = None) -> Any:
-    return s.connection().execute(statement, params)
 
 
 def page_gone(s: Session, article_id: int, *, status: int, url: str, now: datetime, fetch_id: int | None,

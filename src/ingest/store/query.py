@@ -1,4 +1,10 @@
-"""Read operations behind ``ingest show / export / sources / stats``: plain dicts, JSON-ready."""
+"""Read operations behind ``ingest show / export / sources / stats / runs`` and :class:`ingest.Archive`:
+plain dicts, JSON-ready.
+
+Plain SQL on a connection (or a session: both execute it), with the tables' column types attached to
+the results (:mod:`ingest.store.types`), so they read what the ORM would without importing the table
+classes: building them costs more than a read command's whole start should.
+"""
 
 from __future__ import annotations
 
@@ -8,75 +14,114 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
-from sqlmodel import Session
+from sqlalchemy import Engine, bindparam, text
 
 from ingest.decide import source_state
-from ingest.store import events
-from ingest.store.models import (
-    Article,
-    ArticleState,
-    ArticleTag,
-    Blob,
-    Entry,
-    Extraction,
-    Fetch,
-    Run,
-    Source,
-    UrlAlias,
-)
 from ingest.store.search import Filters, search, where_clauses
-from ingest.urls import canonicalize
+from ingest.store.types import COLUMN_TYPES
 
 ITEMS_PER_DAY_WINDOW = timedelta(days=7)
+CHUNK = 500  # ids per IN (...) list
 
 EXPORT_FIELDS = ("id", "url", "canonical_url", "source", "feed_urls", "title", "authors", "published_at",
                  "language", "text", "tags", "content_sha256", "fetched_at", "extractor", "extractor_version",
                  "version", "gone_since", "gone_status", "events")
+
+_FETCH = ("id, kind, url, final_url, redirects, attempt, status, n_bytes, sha256, blob_sha256, started_at, "
+          "duration_ms, error_kind, error_detail, headers, run_id, meta_refresh")
+_RUN = ("id, kind, status, started_at, finished_at, ingest_version, prefect_flow_run_id, prefect_flow_name, "
+        "prefect_deployment, owner, parameters, summary, error")
+_ENTRY = ("id, source_id, feed_url, guid, link, title, published_at, categories, first_seen_at, last_seen_at, "
+          "status, error_kind, error_detail, attempts, next_attempt_at, feed_fetch_id, page_fetch_id, run_id")
+
+
+def _rows(s: Any, sql: str, params: dict[str, Any] | None = None, *, expanding: Sequence[str] = ()) -> list[Any]:
+    """Rows (``row.name`` access) of one statement, typed like the ORM's."""
+    stmt = text(sql).columns(**COLUMN_TYPES)
+    if expanding:
+        stmt = stmt.bindparams(*(bindparam(name, expanding=True) for name in expanding))
+    return list(s.execute(stmt, params or {}))
+
+
+def _chunked(ids: Sequence[int]) -> list[list[int]]:
+    ids = list(ids)
+    return [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def resolve_article(s: Session, id_or_url: str) -> int | None:
+def resolve_article(s: Any, id_or_url: str) -> int | None:
     """An article id, its canonical URL, or any URL variant that led to it."""
     if id_or_url.isdigit():
-        return int(id_or_url) if s.get(Article, int(id_or_url)) else None
+        found = _rows(s, "SELECT id FROM articles WHERE id = :id", {"id": int(id_or_url)})
+        return int(id_or_url) if found else None
+    from ingest.urls import canonicalize  # (the public-suffix list: only when a URL is given)
+
     candidates = [id_or_url]
     with contextlib.suppress(ValueError):
         candidates.append(canonicalize(id_or_url))
     for url in candidates:
-        found = s.execute(select(UrlAlias.article_id).where(UrlAlias.url == url)).scalar()
-        found = found or s.execute(select(Article.id).where(Article.canonical_url == url)).scalar()
+        found = _rows(s, "SELECT article_id FROM url_aliases WHERE url = :u", {"u": url}) or \
+            _rows(s, "SELECT id AS article_id FROM articles WHERE canonical_url = :u", {"u": url})
         if found:
-            return int(found)
-    entry_article = s.execute(select(Entry.article_id).where(Entry.link.in_(candidates),  # type: ignore[union-attr]
-                                                             Entry.article_id.is_not(None))).scalar()  # type: ignore[union-attr]
-    return int(entry_article) if entry_article else None
+            return int(found[0].article_id)
+    entry = _rows(s, "SELECT article_id FROM entries WHERE link IN :links AND article_id IS NOT NULL LIMIT 1",
+                  {"links": candidates}, expanding=["links"])
+    return int(entry[0].article_id) if entry else None
 
 
-def article_records(s: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+def _source_names(s: Any) -> dict[int, str]:
+    return {r.id: r.name for r in _rows(s, "SELECT id, name FROM sources")}
+
+
+def _events_of(s: Any, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    for chunk in _chunked(ids):
+        for e in _rows(s, "SELECT id, article_id, kind, at, http_status, url, fetch_id FROM article_events "
+                          "WHERE article_id IN :ids ORDER BY article_id, at, id", {"ids": chunk}, expanding=["ids"]):
+            out.setdefault(e.article_id, []).append({"kind": e.kind, "at": iso(e.at), "http_status": e.http_status,
+                                                      "url": e.url, "fetch_id": e.fetch_id})
+    return out
+
+
+def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
     """Export records (the ``EXPORT_FIELDS``), in the order of ``ids``."""
     if not ids:
         return []
-    rows = {a.id: a for a in s.execute(select(Article).where(Article.id.in_(ids))).scalars()}  # type: ignore[union-attr]
-    sources = dict(s.execute(select(Source.id, Source.name)).all())
+    rows: dict[int, Any] = {}
     feeds: dict[int, list[str]] = defaultdict(list)
-    for article_id, feed_url in s.execute(select(Entry.article_id, Entry.feed_url).where(
-            Entry.article_id.in_(ids)).distinct().order_by(Entry.feed_url)).all():  # type: ignore[union-attr]
-        feeds[article_id].append(feed_url)
-    tags: dict[int, list[str]] = defaultdict(list)
-    for article_id, tag in s.execute(select(ArticleTag.article_id, ArticleTag.tag).where(
-            ArticleTag.article_id.in_(ids)).distinct().order_by(ArticleTag.tag)).all():  # type: ignore[attr-defined]
-        tags[article_id].append(tag)
-    extractors = {row[0]: row[1:] for row in s.execute(select(
-        Extraction.id, Extraction.extractor, Extraction.extractor_version).where(
-        Extraction.id.in_([a.current_extraction_id for a in rows.values() if a.current_extraction_id]))).all()}  # type: ignore[union-attr]
-    latest = dict(s.execute(select(ArticleState.article_id, ArticleState.version).where(
-        ArticleState.article_id.in_(ids))).all())  # type: ignore[attr-defined]
-    gone = events.gone_since(s, list(ids))
-    page_events = events.events_of(s, list(ids))
+    tags: dict[int, set[str]] = defaultdict(set)
+    latest: dict[int, int] = {}
+    gone: dict[int, tuple[datetime, int]] = {}
+    extraction_ids: set[int] = set()
+    for chunk in _chunked(ids):
+        p = {"ids": chunk}
+        for a in _rows(s, "SELECT id, url, canonical_url, source_id, title, text, authors, published_at, language, "
+                          "sitename, content_sha256, first_seen_at, fetched_at, current_extraction_id FROM articles "
+                          "WHERE id IN :ids", p, expanding=["ids"]):
+            rows[a.id] = a
+            if a.current_extraction_id:
+                extraction_ids.add(a.current_extraction_id)
+        for r in _rows(s, "SELECT DISTINCT article_id, feed_url FROM entries WHERE article_id IN :ids "
+                          "ORDER BY feed_url", p, expanding=["ids"]):
+            feeds[r.article_id].append(r.feed_url)
+        for r in _rows(s, "SELECT DISTINCT article_id, tag FROM article_tags WHERE article_id IN :ids",
+                       p, expanding=["ids"]):
+            tags[r.article_id].add(r.tag)
+        for r in _rows(s, "SELECT article_id, version, gone_since, gone_status FROM article_state "
+                          "WHERE article_id IN :ids", p, expanding=["ids"]):
+            latest[r.article_id] = r.version
+            if r.gone_since is not None:
+                gone[r.article_id] = (r.gone_since, r.gone_status)
+    extractors = {}
+    for chunk in _chunked(sorted(extraction_ids)):
+        extractors |= {r.id: (r.extractor, r.extractor_version) for r in _rows(
+            s, "SELECT id, extractor, extractor_version FROM extractions WHERE id IN :ids", {"ids": chunk},
+            expanding=["ids"])}
+    sources = _source_names(s)
+    page_events = _events_of(s, list(ids))
     out = []
     for article_id in ids:
         a = rows.get(article_id)
@@ -87,7 +132,7 @@ def article_records(s: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
             "id": a.id, "url": a.url, "canonical_url": a.canonical_url, "source": sources.get(a.source_id),
             "feed_urls": feeds.get(a.id, []), "title": a.title, "authors": a.authors,
             "published_at": iso(a.published_at), "language": a.language, "text": a.text,
-            "tags": sorted(set(tags.get(a.id, []))), "content_sha256": a.content_sha256,
+            "tags": sorted(tags.get(a.id, set())), "content_sha256": a.content_sha256,
             "fetched_at": iso(a.fetched_at), "extractor": extractor, "extractor_version": version,
             "first_seen_at": iso(a.first_seen_at), "sitename": a.sitename, "version": latest.get(a.id, 1),
             "gone_since": iso(gone[a.id][0]) if a.id in gone else None,
@@ -109,7 +154,7 @@ def export_ids(engine: Engine, query: str | None, filters: Filters) -> list[int]
         return [int(r[0]) for r in conn.execute(text(sql), params)]
 
 
-def _fetch_dict(f: Fetch | None) -> dict[str, Any] | None:
+def _fetch_dict(f: Any) -> dict[str, Any] | None:
     if f is None:
         return None
     return {"id": f.id, "kind": f.kind, "url": f.url, "final_url": f.final_url, "redirects": f.redirects or [],
@@ -119,7 +164,7 @@ def _fetch_dict(f: Fetch | None) -> dict[str, Any] | None:
             "headers": f.headers or {}, "run_id": f.run_id, "meta_refresh": f.meta_refresh or []}
 
 
-def _run_dict(r: Run | None) -> dict[str, Any] | None:
+def _run_dict(r: Any) -> dict[str, Any] | None:
     if r is None:
         return None
     return {"id": r.id, "kind": r.kind, "status": r.status, "started_at": iso(r.started_at),
@@ -128,20 +173,26 @@ def _run_dict(r: Run | None) -> dict[str, Any] | None:
             "prefect_deployment": r.prefect_deployment}
 
 
-def recent_runs(s: Session, *, limit: int = 20, kind: str | None = None,
+def _by_id(s: Any, table: str, columns: str, ids: set[int]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for chunk in _chunked(sorted(i for i in ids if i)):
+        out |= {r.id: r for r in _rows(s, f"SELECT {columns} FROM {table} WHERE id IN :ids", {"ids": chunk},
+                                       expanding=["ids"])}
+    return out
+
+
+def recent_runs(s: Any, *, limit: int = 20, kind: str | None = None,
                 status: str | None = None) -> list[dict[str, Any]]:
     """The latest runs, newest first, with what they did (their summary) and why they failed.
     ``process_gone``: a "running" run whose process no longer exists on this machine (killed; the next
     run marks it "abandoned"); None when that cannot be told (finished, or run on another machine)."""
-    from ingest.store.leases import holder_is_dead
+    from ingest.store.owners import holder_is_dead
 
-    q = select(Run).order_by(Run.id.desc()).limit(limit)  # type: ignore[union-attr]
-    if kind:
-        q = q.where(Run.kind == kind)  # type: ignore[arg-type]
-    if status:
-        q = q.where(Run.status == status)  # type: ignore[arg-type]
+    where = [w for w, v in (("kind = :kind", kind), ("status = :status", status)) if v]
+    sql = f"SELECT {_RUN} FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + \
+        " ORDER BY id DESC LIMIT :limit"
     out = []
-    for r in s.execute(q).scalars():
+    for r in _rows(s, sql, {"kind": kind, "status": status, "limit": limit}):
         d = _run_dict(r) or {}
         gone = holder_is_dead(r.owner) if r.status == "running" and r.owner else None
         d.update({"owner": r.owner, "process_gone": gone or None, "parameters": r.parameters,
@@ -150,64 +201,71 @@ def recent_runs(s: Session, *, limit: int = 20, kind: str | None = None,
     return out
 
 
-def _entry_dict(s: Session, e: Entry, sources: dict[int, str]) -> dict[str, Any]:
-    return {"id": e.id, "source": sources.get(e.source_id), "feed_url": e.feed_url, "guid": e.guid,
-            "link": e.link, "feed_title": e.title, "feed_published_at": iso(e.published_at),
-            "categories": e.categories, "first_seen_at": iso(e.first_seen_at), "last_seen_at": iso(e.last_seen_at),
-            "status": e.status, "error_kind": e.error_kind, "error_detail": e.error_detail, "attempts": e.attempts,
-            "next_attempt_at": iso(e.next_attempt_at),
-            "feed_fetch": _fetch_dict(s.get(Fetch, e.feed_fetch_id) if e.feed_fetch_id else None),
-            "page_fetch": _fetch_dict(s.get(Fetch, e.page_fetch_id) if e.page_fetch_id else None),
-            "run": _run_dict(s.get(Run, e.run_id) if e.run_id else None)}
+def _entry_dicts(s: Any, entries: list[Any]) -> list[dict[str, Any]]:
+    sources = _source_names(s)
+    fetches = _by_id(s, "fetches", _FETCH, {e.feed_fetch_id for e in entries} | {e.page_fetch_id for e in entries})
+    runs = _by_id(s, "runs", _RUN, {e.run_id for e in entries})
+    return [{"id": e.id, "source": sources.get(e.source_id), "feed_url": e.feed_url, "guid": e.guid,
+             "link": e.link, "feed_title": e.title, "feed_published_at": iso(e.published_at),
+             "categories": e.categories, "first_seen_at": iso(e.first_seen_at), "last_seen_at": iso(e.last_seen_at),
+             "status": e.status, "error_kind": e.error_kind, "error_detail": e.error_detail, "attempts": e.attempts,
+             "next_attempt_at": iso(e.next_attempt_at),
+             "feed_fetch": _fetch_dict(fetches.get(e.feed_fetch_id)),
+             "page_fetch": _fetch_dict(fetches.get(e.page_fetch_id)),
+             "run": _run_dict(runs.get(e.run_id))} for e in entries]
 
 
-def provenance(s: Session, article_id: int) -> dict[str, Any]:
+def provenance(s: Any, article_id: int) -> dict[str, Any]:
     """The whole chain: sightings (source -> feed fetch -> entry), page fetch, extractions, runs."""
     record = article_records(s, [article_id])[0]
-    sources = dict(s.execute(select(Source.id, Source.name)).all())
-    entries = s.execute(select(Entry).where(Entry.article_id == article_id).order_by(Entry.first_seen_at,
-                                                                                      Entry.id)).scalars().all()
-    extractions = s.execute(select(Extraction).where(Extraction.article_id == article_id)
-                            .order_by(Extraction.id)).scalars().all()
-    aliases = s.execute(select(UrlAlias.url, UrlAlias.kind).where(UrlAlias.article_id == article_id)
-                        .order_by(UrlAlias.created_at, UrlAlias.url)).all()
-    tags = s.execute(select(ArticleTag.tag, ArticleTag.origin, ArticleTag.label).where(
-        ArticleTag.article_id == article_id).order_by(ArticleTag.tag, ArticleTag.origin)).all()
+    p = {"a": article_id}
+    entries = _rows(s, f"SELECT {_ENTRY} FROM entries WHERE article_id = :a ORDER BY first_seen_at, id", p)
+    extractions = _rows(s, "SELECT id, extractor, extractor_version, options, created_at, url, content_sha256, "
+                           "fetch_id, run_id, meta FROM extractions WHERE article_id = :a ORDER BY id", p)
+    aliases = _rows(s, "SELECT url, kind FROM url_aliases WHERE article_id = :a ORDER BY created_at, url", p)
+    tags = _rows(s, "SELECT tag, origin, label FROM article_tags WHERE article_id = :a ORDER BY tag, origin", p)
+    current = _rows(s, "SELECT current_extraction_id FROM articles WHERE id = :a", p)[0].current_extraction_id
+    fetches = _by_id(s, "fetches", _FETCH, {x.fetch_id for x in extractions})
+    runs = _by_id(s, "runs", _RUN, {x.run_id for x in extractions})
     return {**record,
-            "tags_detail": [{"tag": t, "origin": o, "label": lab} for t, o, lab in tags],
-            "aliases": [{"url": u, "kind": k} for u, k in aliases],
-            "sightings": [_entry_dict(s, e, sources) for e in entries],
+            "tags_detail": [{"tag": t.tag, "origin": t.origin, "label": t.label} for t in tags],
+            "aliases": [{"url": a.url, "kind": a.kind} for a in aliases],
+            "sightings": _entry_dicts(s, entries),
             "extractions": [{
                 "id": x.id, "extractor": x.extractor, "extractor_version": x.extractor_version,
                 "options": x.options, "created_at": iso(x.created_at), "url": x.url, "content_sha256": x.content_sha256,
-                "current": x.id == s.get(Article, article_id).current_extraction_id,  # type: ignore[union-attr]
-                "fetch": _fetch_dict(s.get(Fetch, x.fetch_id) if x.fetch_id else None),
-                "run": _run_dict(s.get(Run, x.run_id) if x.run_id else None), "meta": x.meta,
+                "current": x.id == current, "fetch": _fetch_dict(fetches.get(x.fetch_id)),
+                "run": _run_dict(runs.get(x.run_id)), "meta": x.meta,
             } for x in extractions]}
 
 
-def failed_entries(s: Session, url: str) -> list[dict[str, Any]]:
+def failed_entries(s: Any, url: str) -> list[dict[str, Any]]:
     """Entries (of any status) whose listed link is this URL or canonicalises to it."""
-    sources = dict(s.execute(select(Source.id, Source.name)).all())
+    from ingest.urls import canonicalize
+
     try:
         canon = canonicalize(url)
     except ValueError:
         canon = url
-    rows = s.execute(select(Entry).where(Entry.link.in_([url, canon]))).scalars().all()  # type: ignore[union-attr]
-    return [_entry_dict(s, e, sources) for e in rows]
+    entries = _rows(s, f"SELECT {_ENTRY} FROM entries WHERE link IN :links ORDER BY id", {"links": [url, canon]},
+                    expanding=["links"])
+    return _entry_dicts(s, entries)
 
 
-def sources_status(s: Session, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def sources_status(s: Any, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per source: its state (never shown healthy when its last poll failed), errors, counts."""
-    articles = dict(s.execute(select(Entry.source_id, func.count(func.distinct(Entry.article_id)))
-                              .group_by(Entry.source_id)).all())
-    failed = dict(s.execute(select(Entry.source_id, func.count()).where(Entry.status == "failed")
-                            .group_by(Entry.source_id)).all())
+    articles = {r.source_id: r.n for r in _rows(
+        s, "SELECT source_id, COUNT(DISTINCT article_id) AS n FROM entries GROUP BY source_id")}
+    failed = {r.source_id: r.n for r in _rows(
+        s, "SELECT source_id, COUNT(*) AS n FROM entries WHERE status = 'failed' GROUP BY source_id")}
     since = (now or datetime.now(UTC)) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
-    recent = dict(s.execute(select(Entry.source_id, func.count()).where(Entry.first_seen_at >= since)
-                            .group_by(Entry.source_id)).all())
+    recent = {r.source_id: r.n for r in s.execute(
+        text("SELECT source_id, COUNT(*) AS n FROM entries WHERE first_seen_at >= :since GROUP BY source_id")
+        .bindparams(bindparam("since", type_=COLUMN_TYPES["first_seen_at"])), {"since": since})}
     out = []
-    for src in s.execute(select(Source).order_by(Source.name)).scalars():
+    for src in _rows(s, "SELECT id, name, feed_url, last_polled_at, last_status, last_success_at, error_kind, "
+                        "error_detail, error_count, failing_since, next_poll_at, feed_warning, poll_interval_s, "
+                        "lease_owner, validators_unreliable_since FROM sources ORDER BY name"):
         state = source_state(src.last_polled_at, src.error_count, src.failing_since, src.next_poll_at,
                              src.last_status)
         out.append({"source": src.name, "feed_url": src.feed_url, "state": state,
@@ -223,20 +281,34 @@ def sources_status(s: Session, *, now: datetime | None = None) -> list[dict[str,
     return out
 
 
-def stats(s: Session) -> dict[str, Any]:
-    def count(model: Any) -> int:
-        return int(s.execute(select(func.count()).select_from(model)).scalar() or 0)
+def stats(s: Any) -> dict[str, Any]:
+    def count(table: str) -> int:
+        return int(_rows(s, f"SELECT COUNT(*) AS n FROM {table}")[0].n or 0)
 
-    entry_status = dict(s.execute(select(Entry.status, func.count()).group_by(Entry.status)).all())
-    failures = dict(s.execute(select(Entry.error_kind, func.count()).where(Entry.status == "failed")
-                              .group_by(Entry.error_kind)).all())
-    languages = dict(s.execute(select(Article.language, func.count()).group_by(Article.language)).all())
-    raw_bytes, stored_bytes = s.execute(select(func.coalesce(func.sum(Blob.size), 0),
-                                               func.coalesce(func.sum(func.length(Blob.data)), 0))).one()
-    last_run = s.execute(select(Run).order_by(Run.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
-    return {"sources": count(Source), "articles": count(Article), "entries": count(Entry),
+    entry_status = {r.status: r.n for r in _rows(s, "SELECT status, COUNT(*) AS n FROM entries GROUP BY status")}
+    failures = {r.error_kind: r.n for r in _rows(
+        s, "SELECT error_kind, COUNT(*) AS n FROM entries WHERE status = 'failed' GROUP BY error_kind")}
+    languages = {r.language: r.n for r in _rows(s, "SELECT language, COUNT(*) AS n FROM articles GROUP BY language")}
+    sizes = _rows(s, "SELECT COALESCE(SUM(size), 0) AS raw, COALESCE(SUM(LENGTH(data)), 0) AS stored FROM blobs")[0]
+    last_run = _rows(s, f"SELECT {_RUN} FROM runs ORDER BY id DESC LIMIT 1")
+    return {"sources": count("sources"), "articles": count("articles"), "entries": count("entries"),
             "entries_by_status": entry_status, "failures_by_kind": {k or "unknown": v for k, v in failures.items()},
             "languages": {k or "unknown": v for k, v in languages.items()},
-            "fetches": count(Fetch), "extractions": count(Extraction), "runs": count(Run),
-            "raw_bytes": int(raw_bytes), "raw_bytes_stored": int(stored_bytes),
-            "last_run": _run_dict(last_run)}
+            "fetches": count("fetches"), "extractions": count("extractions"), "runs": count("runs"),
+            "raw_bytes": int(sizes.raw), "raw_bytes_stored": int(sizes.stored),
+            "last_run": _run_dict(last_run[0] if last_run else None)}
+
+
+def cluster_of(s: Any, article_id: int) -> dict[str, Any] | None:
+    """The article's story: id, first article, members with similarity and method."""
+    member = _rows(s, "SELECT cluster_id FROM cluster_members WHERE article_id = :a", {"a": article_id})
+    if not member:
+        return None
+    cluster_id = member[0].cluster_id
+    first = _rows(s, "SELECT first_article_id FROM story_clusters WHERE id = :c", {"c": cluster_id})[0].first_article_id
+    members = _rows(s, "SELECT m.article_id, m.similarity, m.method, a.title, a.canonical_url FROM cluster_members m "
+                       "JOIN articles a ON a.id = m.article_id WHERE m.cluster_id = :c ORDER BY m.article_id",
+                    {"c": cluster_id})
+    return {"id": cluster_id, "first_article_id": first,
+            "members": [{"article_id": m.article_id, "similarity": m.similarity, "method": m.method,
+                         "title": m.title, "url": m.canonical_url} for m in members]}

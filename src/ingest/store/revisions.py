@@ -27,11 +27,8 @@ from sqlmodel import Session
 
 from ingest import decide
 from ingest.analyse.neardup import revision_key
+from ingest.store.db import run_core as _run
 from ingest.store.models import Article, ArticleState, ArticleVersion, Entry, Fetch
-
-
-def _run(s: Session, statement: Any, params: Any = None) -> Any:
-    return s.connection().execute(statement, params)
 
 
 @functools.cache
