@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ingest.errors import ErrorKind
 
@@ -195,3 +196,37 @@ def validators_lied(*, stored_etag: str | None, stored_last_modified: str | None
     if stored_etag is not None:
         return new_etag == stored_etag
     return stored_last_modified is not None and new_last_modified == stored_last_modified
+
+
+# --- the source row after a feed poll ---------------------------------------------------------------
+
+def source_after_poll(*, now: datetime, error: tuple[str, str] | None, feed_status: str, error_count: int,
+                      failing_since: datetime | None, retry_after_s: float | None, rng: Any, got_body: bool,
+                      lied: bool, cursor: dict[str, Any] | None, new_items: int, warning: str | None,
+                      next_poll: dict[str, Any] | None) -> dict[str, Any]:
+    """The source row's new values after one poll of its feed (the store applies them in the same
+    transaction as the feed's entries). ``error``: (kind, detail) when the poll failed; ``cursor``: the
+    feed's new fetch state (ETag, Last-Modified, body hash, title) when its entries were parsed;
+    ``next_poll``: the adaptive interval and next time (decided by the caller from the config's bounds),
+    used when the poll did not fail. A failure backs off exponentially (``next_poll_after_error``)."""
+    values: dict[str, Any] = {"last_polled_at": now}
+    if error is not None:
+        values.update(last_status="error", error_kind=error[0], error_detail=error[1], error_count=error_count + 1,
+                      failing_since=failing_since or now,
+                      next_poll_at=next_poll_after_error(error_count + 1, now, retry_after_s, rng=rng))
+    else:
+        values.update(last_status=feed_status, last_success_at=now, error_kind=None, error_detail=None,
+                      error_count=0, failing_since=None)
+    if got_body:
+        values["last_body_at"] = now
+    if lied:
+        values["validators_unreliable_since"] = now
+    if cursor is not None:
+        values.update(cursor, feed_warning=warning)  # the cursor moves with the entries it produced
+        if new_items:
+            values["last_new_item_at"] = now
+    elif warning:
+        values["feed_warning"] = warning
+    if error is None and next_poll is not None:  # adaptive: sooner while new items come, later while unchanged
+        values.update(next_poll)
+    return values

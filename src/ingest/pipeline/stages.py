@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ingest import decide, shutdown
@@ -36,10 +36,11 @@ from ingest.feeds.parse import ParsedFeed, parse_feed
 from ingest.fetch.client import FetchCancelled, Fetcher, FetchResult, Resolver
 from ingest.pipeline.results import COUNTED
 from ingest.store import archive, leases, revisions
-from ingest.store.db import read_session, write_session
+from ingest.store import entries as entry_rows
+from ingest.store import sources as source_rows
+from ingest.store.db import write_session
 from ingest.store.enrich import Enricher
 from ingest.store.hostslots import LEASE_MARGIN, HostSlots
-from ingest.store.models import Entry, Source
 from ingest.store.retry import is_lost_race, retry_lost_races
 from ingest.urls import canonicalize
 
@@ -217,14 +218,11 @@ def poll_feed(ctx: PollContext, source: SourceConfig, *, fetch_feed: bool = True
 
 def _poll_feed(ctx: PollContext, source: SourceConfig, source_id: int) -> FeedStage:
     report = SourceReport(source.name)
-    with read_session(ctx.engine) as s:
-        state = s.get(Source, source_id)
-        assert state is not None
-        etag, last_modified, old_sha, errors = state.etag, state.last_modified, state.body_sha256, state.error_count
-        failing_since, interval_s = state.failing_since, state.poll_interval_s
-        unreliable_since = state.validators_unreliable_since
-        send = decide.send_validators(has_validators=bool(etag or last_modified), last_body_at=state.last_body_at,
-                                      unreliable_since=unreliable_since, now=ctx.now())
+    state = source_rows.feed_state(ctx.engine, source_id)
+    etag, last_modified, old_sha, errors = state.etag, state.last_modified, state.body_sha256, state.error_count
+    unreliable_since = state.validators_unreliable_since
+    send = decide.send_validators(has_validators=bool(etag or last_modified), last_body_at=state.last_body_at,
+                                  unreliable_since=unreliable_since, now=ctx.now())
     result = ctx.fetcher.fetch_feed(source.feed, etag=etag if send else None,
                                     last_modified=last_modified if send else None)
     now = ctx.now()
@@ -265,35 +263,21 @@ def _poll_feed(ctx: PollContext, source: SourceConfig, source_id: int) -> FeedSt
         with write_session(ctx.engine) as s:
             fetch_id = archive.record_fetch(s, result, kind="feed", run_id=ctx.run_id, source_id=source_id,
                                             keep_body=report.feed_status == "ok", now=now)
-            values: dict[str, Any] = {"last_polled_at": now}
             written = archive.EntriesWritten(0, 0)
-            if error is not None:
-                values.update(last_status="error", error_kind=error[0], error_detail=error[1],
-                              error_count=errors + 1, failing_since=failing_since or now,
-                              next_poll_at=decide.next_poll_after_error(errors + 1, now, result.retry_after_s,
-                                                                         rng=ctx.rng))
-            else:
-                values.update(last_status=report.feed_status, last_success_at=now, error_kind=None,
-                              error_detail=None, error_count=0, failing_since=None)
-            if result.ok and not result.not_modified:
-                values["last_body_at"] = now
-            if lied:
-                values["validators_unreliable_since"] = now
+            cursor = None
             if parsed is not None:
                 written = archive.upsert_entries(
                     s, source_id=source_id, feed_url=source.feed, feed_fetch_id=fetch_id, entries=parsed.entries,
                     run_id=ctx.run_id, now=now, isolate=isolate)
-                # The cursor moves in the same transaction as the entries it produced.
-                values.update(etag=result.headers.get("etag"), last_modified=result.headers.get("last-modified"),
-                              body_sha256=body_sha, feed_title=parsed.title,
-                              feed_warning=_warning(warnings, written.rejected))
-                if written.new:
-                    values["last_new_item_at"] = now
-            elif warnings:
-                values["feed_warning"] = _warning(warnings, ())
-            if error is None:  # adaptive: sooner while new items come, later while unchanged (decide.py)
-                values.update(_next_poll(ctx.config, now, interval_s, written.new, parsed, result))
-            s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
+                cursor = {"etag": result.headers.get("etag"), "last_modified": result.headers.get("last-modified"),
+                          "body_sha256": body_sha, "feed_title": parsed.title}
+            source_rows.update_source(s, source_id, decide.source_after_poll(
+                now=now, error=error, feed_status=report.feed_status, error_count=errors,
+                failing_since=state.failing_since, retry_after_s=result.retry_after_s, rng=ctx.rng,
+                got_body=result.ok and not result.not_modified, lied=lied, cursor=cursor, new_items=written.new,
+                warning=_warning(warnings, written.rejected) if parsed is not None else _warning(warnings, ()),
+                next_poll=None if error is not None else _next_poll(
+                    ctx.config, now, state.poll_interval_s, written.new, parsed, result)))
         return written
 
     try:
@@ -338,20 +322,16 @@ def _next_poll(config: Config, now: Any, interval_s: int | None, new_items: int,
 def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], int]:
     """Due entries -> pages to fetch; entries whose link is already archived become sightings now;
     archived articles due for a re-check are fetched again (conditionally)."""
-    with read_session(ctx.engine) as s:
-        rows = s.execute(select(Entry.id, Entry.link, Entry.status, Entry.next_attempt_at).where(
-            Entry.source_id == source_id, Entry.status.in_(("pending", "failed")),  # type: ignore[attr-defined]
-            Entry.link.is_not(None))).all()  # type: ignore[union-attr]
-        due: list[tuple[int, str, str]] = []
-        bad: list[int] = []
-        for entry_id, link, status, next_at in rows:
-            if not decide.is_due(status, next_at, now):
-                continue
-            try:
-                due.append((entry_id, link, canonicalize(link)))
-            except ValueError:
-                bad.append(entry_id)
-        known = archive.lookup_aliases(s, (c for _, _, c in due))
+    due: list[tuple[int, str, str]] = []
+    bad: list[int] = []
+    for entry_id, link, status, next_at in entry_rows.open_entries(ctx.engine, source_id):
+        if not decide.is_due(status, next_at, now):
+            continue
+        try:
+            due.append((entry_id, link, canonicalize(link)))
+        except ValueError:
+            bad.append(entry_id)
+    known = entry_rows.known_articles(ctx.engine, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
 
     def due_rechecks() -> list[revisions.Recheck]:
@@ -362,15 +342,7 @@ def _plan(ctx: PollContext, source_id: int, now: Any) -> tuple[list[WorkItem], i
 
     def write() -> None:
         with write_session(ctx.engine) as s:
-            for entry_id, article_id in plan.link_known:
-                s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
-                    status="archived", article_id=article_id, error_kind=None, error_detail=None,
-                    next_attempt_at=None))
-                archive.add_tags(s, article_id, archive.entry_categories(s, [entry_id]), "feed", now=now)
-            if bad:
-                s.execute(update(Entry).where(Entry.id.in_(bad)).values(  # type: ignore[union-attr]
-                    status="failed", error_kind=ErrorKind.UNSUPPORTED_URL.value,
-                    error_detail="link cannot be canonicalised", next_attempt_at=None))
+            entry_rows.settle_without_fetch(s, plan.link_known, bad, now=now)
 
     if plan.link_known or bad:
         retry_lost_races(write)  # these entry rows may be locked by a concurrent run's page writes

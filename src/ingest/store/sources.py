@@ -9,6 +9,7 @@ due whether or not their feed is (ingest/scheduling.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -98,3 +99,30 @@ def next_poll_times(engine: Engine, source_ids: list[int]) -> dict[int, datetime
     with read_session(engine) as s:
         return dict(s.execute(select(Source.id, Source.next_poll_at).where(
             Source.id.in_(source_ids))).all())  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What a feed poll needs of its source's row: the fetch cursor and the failure count."""
+
+    etag: str | None
+    last_modified: str | None
+    body_sha256: str | None
+    error_count: int
+    failing_since: datetime | None
+    poll_interval_s: int | None
+    validators_unreliable_since: datetime | None
+    last_body_at: datetime | None
+
+
+def feed_state(engine: Engine, source_id: int) -> FeedState:
+    with read_session(engine) as s:
+        row = s.get(Source, source_id)
+        assert row is not None
+        return FeedState(row.etag, row.last_modified, row.body_sha256, row.error_count, row.failing_since,
+                         row.poll_interval_s, row.validators_unreliable_since, row.last_body_at)
+
+
+def update_source(s: Session, source_id: int, values: dict[str, Any]) -> None:
+    """Apply a source row update decided elsewhere (``decide.source_after_poll``)."""
+    s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
