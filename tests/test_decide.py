@@ -51,6 +51,15 @@ def test_source_backoff_is_exponential_jittered_and_capped_never_disabled() -> N
     assert decide.next_poll_after_error(1, NOW, retry_after_s=36000, rng=rng) == NOW + timedelta(hours=10)
 
 
+def test_a_source_failing_for_months_keeps_backing_off_at_the_cap() -> None:
+    # Found by the 90-day soak: the 40th consecutive failure overflowed timedelta, and the error of
+    # recording the failure took the scheduler down.
+    rng = random.Random(7)
+    for n in (40, 41, 1_000, 10**6):
+        delay = decide.next_poll_after_error(n, NOW, rng=rng) - NOW
+        assert decide.SOURCE_BACKOFF_CAP / 2 <= delay <= decide.SOURCE_BACKOFF_CAP
+
+
 def test_plan_turns_known_links_into_sightings() -> None:
     plan = decide.plan_entries([(1, "http://a/x?utm_source=y", "http://a/x"), (2, "http://a/new", "http://a/new")],
                                {"http://a/x": 42})

@@ -51,11 +51,17 @@ def is_due(status: str, next_attempt_at: datetime | None, now: datetime) -> bool
     return status == "failed" and next_attempt_at is not None and next_attempt_at <= now
 
 
+MAX_BACKOFF_DOUBLINGS = 30  # 2**30 × the base is far past any cap, and far from timedelta's limit
+
+
 def next_poll_after_error(error_count: int, now: datetime, retry_after_s: float | None = None,
                           rng: random.Random | None = None) -> datetime:
     """Exponential back-off with full jitter, capped, honouring Retry-After."""
     rng = rng or random.Random()
-    ceiling = min(SOURCE_BACKOFF_CAP, SOURCE_BACKOFF_BASE * (2 ** max(error_count - 1, 0)))
+    # The exponent stops growing long after the cap is reached: a feed failing for weeks counts
+    # hundreds of errors, and base * 2**n overflowed timedelta at about 40 (found by the 90-day soak).
+    doublings = min(max(error_count - 1, 0), MAX_BACKOFF_DOUBLINGS)
+    ceiling = min(SOURCE_BACKOFF_CAP, SOURCE_BACKOFF_BASE * (2 ** doublings))
     delay = timedelta(seconds=rng.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
     return now + max(delay, _retry_after(retry_after_s))
 

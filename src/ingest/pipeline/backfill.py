@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from ingest import decide
 from ingest.clock import SYSTEM_CLOCK, Clock
@@ -30,8 +30,8 @@ from ingest.feeds.parse import FeedEntry, parse_feed
 from ingest.fetch.client import Fetcher, FetchResult
 from ingest.pipeline.stages import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
 from ingest.store import archive, checkpoints
-from ingest.store.db import read_session, write_session
-from ingest.store.models import Entry
+from ingest.store import entries as entry_rows
+from ingest.store.db import write_session
 from ingest.store.retry import retry_lost_races
 from ingest.store.runs import run_status
 from ingest.urls import canonicalize
@@ -293,21 +293,14 @@ def run_window(ctx: PollContext, source: SourceConfig, source_id: int, via: str,
 
 def _plan(ctx: PollContext, source_id: int, keys: Sequence[str], now: datetime
           ) -> tuple[list[list[WorkItem]], int]:
-    due: list[tuple[int, str, str]] = []
-    with read_session(ctx.engine) as s:
-        for i in range(0, len(keys), 500):
-            rows = s.execute(select(Entry.id, Entry.link, Entry.status, Entry.next_attempt_at).where(
-                Entry.source_id == source_id, Entry.entry_key.in_(keys[i:i + 500]))).all()  # type: ignore[attr-defined]
-            due += [(eid, link, canonicalize(link)) for eid, link, status, at in rows
-                    if link and decide.is_due(status, at, now)]
-        known = archive.lookup_aliases(s, (c for _, _, c in due))
+    due = [(eid, link, canonicalize(link)) for eid, link, status, at in entry_rows.entries_by_keys(
+        ctx.engine, source_id, keys) if link and decide.is_due(status, at, now)]
+    known = entry_rows.known_articles(ctx.engine, (c for _, _, c in due))
     plan = decide.plan_entries(due, known)
+
     def resolve() -> None:
         with write_session(ctx.engine) as s:
-            for entry_id, article_id in plan.link_known:
-                s.execute(update(Entry).where(Entry.id == entry_id).values(  # type: ignore[arg-type]
-                    status="archived", article_id=article_id, error_kind=None, error_detail=None,
-                    next_attempt_at=None))
+            entry_rows.settle_without_fetch(s, plan.link_known, (), now=now)
 
     if plan.link_known:
         retry_lost_races(resolve)

@@ -24,6 +24,17 @@ def open_entries(engine: Engine, source_id: int) -> list[tuple[int, str, str, da
             Entry.link.is_not(None))).all()]  # type: ignore[union-attr,misc]
 
 
+def entries_by_keys(engine: Engine, source_id: int, keys: Sequence[str]
+                    ) -> list[tuple[int, str | None, str, datetime | None]]:
+    """(id, link, status, next attempt) of the source's entries with these keys (backfill entries)."""
+    out: list[tuple[int, str | None, str, datetime | None]] = []
+    with read_session(engine) as s:
+        for i in range(0, len(keys), 500):
+            out += [tuple(r) for r in s.execute(select(Entry.id, Entry.link, Entry.status, Entry.next_attempt_at).where(
+                Entry.source_id == source_id, Entry.entry_key.in_(list(keys[i:i + 500])))).all()]  # type: ignore[attr-defined,misc]
+    return out
+
+
 def known_articles(engine: Engine, canonical_urls: Iterable[str]) -> dict[str, int]:
     """Canonical URL -> archived article id, for those already archived (any alias counts)."""
     with read_session(engine) as s:
