@@ -41,7 +41,7 @@ def reprocess_task(engine: Any, config: Any, source: str, since: Any, until: Any
     from ingest.pipeline.reprocess import reprocess
 
     return reprocess(engine, config, sources=[source], since=since, until=until, run_id=run_id,
-                     extractor=shared_extractor(config.extract))
+                     extractor=shared_extractor(config.extract)).as_dict()
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)

@@ -27,7 +27,7 @@ from ingest.store.runs import run_status
 def reprocess_task(engine: Any, config: Any, source: str, since: datetime | None, until: datetime | None,
                    run_id: int) -> dict[str, Any]:
     return reprocess_archive(engine, config, sources=[source], since=since, until=until, run_id=run_id,
-                             extractor=shared_extractor(config.extract))
+                             extractor=shared_extractor(config.extract)).as_dict()
 
 
 @flow(name="reprocess", log_prints=False)

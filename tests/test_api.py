@@ -104,3 +104,23 @@ def test_poll_result_is_typed_and_reads_as_its_json_summary(demo_dir: Path) -> N
     assert {s.source for s in result.sources} == {"demo-europe", "demo-world"}
     assert result["totals"] == result.totals and dict(result) == result.as_dict()
     assert result.source("demo-world").feed_status in ("ok", "not_modified", "unchanged")
+
+
+def test_the_stories_return_typed_results(demo_dir: Path) -> None:
+    from ingest.config import load_config
+    from ingest.pipeline.backfill import backfill
+    from ingest.pipeline.reprocess import reprocess
+    from ingest.pipeline.results import ReprocessResult
+    from ingest.store.db import open_archive
+
+    config = load_config(demo_dir / "data/demo.yaml")
+    engine = open_archive(f"sqlite:///{demo_dir / 'data/demo.db'}")
+    try:
+        result = reprocess(engine, config, sources=["demo-world"])
+        assert isinstance(result, ReprocessResult) and result.articles > 0
+        assert result.unchanged == result.articles and result.revised == result.failed == 0  # same bytes, same text
+        assert result["articles"] == result.articles and dict(result) == result.as_dict()
+        again = backfill(config, engine, "demo-world", since="2000-01-01", via="archive")
+        assert isinstance(again, ReprocessResult) and again.articles == result.articles and again.run_id
+    finally:
+        engine.dispose()

@@ -73,7 +73,7 @@ def reprocess(config_path: str, db: str | None, sources: tuple[str, ...], since:
     engine = open_archive(resolve_database_url(db, config), create_if_empty=False)
     summary = run_reprocess(engine, config, sources=list(sources) or None, since=since, until=until)
     if as_json:
-        json_line(summary)
+        json_line(summary.as_dict())
     else:
         click.echo(f"reprocess run {summary['run_id']}: {summary['articles']} articles, {summary['revised']} revised, "
                    f"{summary['unchanged']} unchanged, {summary['failed']} failed, "

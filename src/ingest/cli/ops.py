@@ -119,7 +119,7 @@ def backfill(source: str, since: str | None, until: str | None, via: str, window
         engine.dispose()
     run_id = summary["run_id"]
     if as_json:
-        json_line(summary)
+        json_line(summary.as_dict())
     elif via == "archive":
         click.echo(f"run {run_id}: re-extracted {summary['articles']} archived articles of {source}: "
                    f"{summary['revised']} revised, {summary['unchanged']} unchanged, {summary['failed']} failed")

@@ -28,6 +28,7 @@ from ingest.feeds import sitemaps
 from ingest.feeds import walk as feedwalk
 from ingest.feeds.parse import FeedEntry, parse_feed
 from ingest.fetch.client import Fetcher, FetchResult
+from ingest.pipeline.results import BackfillResult, ReprocessResult
 from ingest.pipeline.stages import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
 from ingest.store import archive, checkpoints
 from ingest.store import entries as entry_rows
@@ -389,7 +390,7 @@ def backfill(config: Config, engine: Engine, source: str, *, since: str | dateti
              until: str | datetime | None = None, via: str = "sitemap", window_days: int = 7,
              clock: Clock = SYSTEM_CLOCK, on_window: Callable[[WindowReport], None] | None = None,
              on_plan: Callable[[int], None] | None = None, parameters: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+             ) -> BackfillResult | ReprocessResult:
     """The backfill story, in this process: a ``backfill`` run row (finished whatever happens), then
     :func:`run_backfill` (``via="archive"``: :func:`~ingest.pipeline.reprocess.reprocess` of the range).
     ``since`` may be None only for ``urls:FILE``, which then takes every URL of the file."""
@@ -409,17 +410,17 @@ def backfill(config: Config, engine: Engine, source: str, *, since: str | dateti
         if kind == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
             from ingest.pipeline.reprocess import reprocess
 
-            summary = reprocess(engine, config, sources=[source], since=start, until=end, run_id=run_id,
-                                clock=clock) | {"run_id": run_id, "via": "archive", "source": source}
+            result: BackfillResult | ReprocessResult = reprocess(
+                engine, config, sources=[source], since=start, until=end, run_id=run_id, clock=clock)
         else:
             with PollContext(config, engine, run_id, clock=clock) as ctx:
-                summary = run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
-                                       on_plan=on_plan) | {"run_id": run_id}
+                result = BackfillResult(**(run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
+                                                        on_plan=on_plan) | {"run_id": run_id}))
     except BaseException as exc:
         archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}", now=clock.now())
         raise
-    archive.finish_run(engine, run_id, "completed", summary, now=clock.now())
-    return summary
+    archive.finish_run(engine, run_id, "completed", result.as_dict(), now=clock.now())
+    return result
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config
 from ingest.extract.pages import Extraction, ExtractorPool
+from ingest.pipeline.results import ReprocessResult
 from ingest.store import archive, reextract
 from ingest.store.db import read_session, write_session
 from ingest.store.enrich import Enricher
@@ -33,7 +33,7 @@ CHUNK = 100
 
 def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None = None,
               since: datetime | None = None, until: datetime | None = None, run_id: int | None = None,
-              extractor: ExtractorPool | None = None, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+              extractor: ExtractorPool | None = None, clock: Clock = SYSTEM_CLOCK) -> ReprocessResult:
     """Re-extract, re-dedup and re-tag the selected articles from stored raw bytes; returns a summary."""
     if sources:
         config.select(list(sources))  # unknown names are a usage error
@@ -74,9 +74,9 @@ def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None =
     finally:
         if extractor is None:
             pool.close()
-    summary = {"run_id": run_id, "articles": counts["articles"], "revised": counts["revised"],
-               "unchanged": counts["unchanged"], "failed": counts["failed"],
-               "no_raw_bytes": counts["no_raw_bytes"], "failures": dict(sorted(failures.items()))}
+    result = ReprocessResult(run_id=run_id, articles=counts["articles"], revised=counts["revised"],
+                             unchanged=counts["unchanged"], failed=counts["failed"],
+                             no_raw_bytes=counts["no_raw_bytes"], failures=dict(sorted(failures.items())))
     if own_run:
-        archive.finish_run(engine, run_id, "completed", summary, now=clock.now())  # type: ignore[arg-type]
-    return summary
+        archive.finish_run(engine, run_id, "completed", result.as_dict(), now=clock.now())  # type: ignore[arg-type]
+    return result

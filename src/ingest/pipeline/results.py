@@ -5,7 +5,7 @@ their :meth:`as_dict` form). They also read as that mapping (``result["totals"]`
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # new: archived now; updated: a new version; duplicate: the same text as an archived article (another
@@ -107,3 +107,54 @@ class PollResult(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return 5
+
+
+class _Summary(Mapping[str, Any]):
+    """A typed result that also reads as its JSON summary (its fields, by name)."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dataclass_fields__)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReprocessResult(_Summary):
+    """A re-extraction of archived articles from their stored raw bytes."""
+
+    run_id: int | None
+    articles: int  # selected
+    revised: int  # the text changed: a new version
+    unchanged: int
+    failed: int  # the extractor failed: the article keeps its text
+    no_raw_bytes: int  # nothing stored to re-extract
+    failures: dict[str, int] = field(default_factory=dict)  # error kind -> articles
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BackfillResult(_Summary):
+    """A backfill of one source over a range: windows run, URLs found, what became of them."""
+
+    run_id: int | None
+    source: str
+    via: str
+    since: str
+    until: str
+    windows: int
+    windows_run: int
+    urls: int
+    totals: dict[str, int]
+    by_window: list[dict[str, Any]]
+    problems: list[str]
+    nothing_found: str | None  # why a backfill found nothing, in one line
