@@ -124,3 +124,27 @@ def test_the_stories_return_typed_results(demo_dir: Path) -> None:
         assert isinstance(again, ReprocessResult) and again.articles == result.articles and again.run_id
     finally:
         engine.dispose()
+
+
+def test_poll_fans_out_on_an_injected_executor(demo_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.config import load_config
+    from ingest.pipeline.poll import poll
+    from ingest.store.db import open_archive
+
+    config = load_config(demo_dir / "data/demo.yaml")
+    engine = open_archive(f"sqlite:///{demo_dir / 'data/demo.db'}")
+    names: set[str] = set()
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+            if len(args) > 1:
+                names.add(args[1].name)
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(max_workers=2) as executor:
+        result = poll(config, engine, executor=executor)
+        assert executor.submit(lambda: 1).result() == 1  # still the caller's, still open
+    engine.dispose()
+    assert names == {"demo-europe", "demo-world"} and {s.source for s in result.sources} == names

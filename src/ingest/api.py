@@ -213,15 +213,15 @@ class Archive:
     writes (``ingest db upgrade`` migrates an older one). Use it as a context manager, or ``close()``."""
 
     def __init__(self, database: str | Path, *, create: bool = False) -> None:
+        from ingest.locations import missing_sqlite_file
         from ingest.store.db import open_archive, open_engine
 
         self.url = database_url(database)
-        if self.url.startswith("sqlite:///") and not create:
-            path = Path(self.url.removeprefix("sqlite:///"))
-            if self.url != "sqlite:///:memory:" and not path.is_file():
-                from ingest.errors import DatabaseError
+        if not create and (missing := missing_sqlite_file(self.url)) is not None:
+            from ingest.errors import DatabaseError
 
-                raise DatabaseError(f"no archive at {path} (run a poll, or `ingest demo`, to create one)")
+            raise DatabaseError(f"no archive at {missing} (run a poll, or `ingest demo`, to create one; "
+                                "or Archive(..., create=True))")
         self.engine: Engine = open_archive(self.url) if create else open_engine(self.url)
         if not create:
             from ingest.store.db import check_schema

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -130,13 +130,16 @@ class PollRun:
 def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None, due_only: bool = False,
          clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None, extractor: ExtractorPool | None = None,
          fetcher: Fetcher | None = None, resolver: Resolver | None = None,
-         threads: int = SOURCE_THREADS) -> PollResult:
+         threads: int = SOURCE_THREADS, executor: Executor | None = None) -> PollResult:
     """Poll the selected (or all enabled) sources once, in this process; returns what the run did.
-    ``due_only``: only the sources whose adaptive next poll time has come (what the schedule runs)."""
+    ``due_only``: only the sources whose adaptive next poll time has come (what the schedule runs).
+    Sources fan out on ``executor`` when one is given (it stays open: the caller owns it), else on
+    ``threads`` threads of a pool made for the run. (The Prefect flow fans out as task runs instead.)"""
     with PollRun(config, engine, sources=sources, due_only=due_only, clock=clock, rng=rng, extractor=extractor,
                  fetcher=fetcher, resolver=resolver) as run:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(run.claimed) or 1)),
-                                  thread_name_prefix="ingest-source")
+        pool = executor or ThreadPoolExecutor(max_workers=max(1, min(threads, len(run.claimed) or 1)),
+                                              thread_name_prefix="ingest-source")
+        futures: list[Future[SourceReport]] = []
         try:
             futures = [pool.submit(poll_source, run.ctx, src, fetch_feed=run.fetches_feed(src)) for src in run.claimed]
             for future in shutdown.as_completed(futures):
@@ -146,6 +149,11 @@ def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None
             run.ctx.stopping.set()
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if executor is None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            else:  # the run's context closes next: nothing of it may still run on the caller's executor
+                for future in futures:
+                    future.cancel()
+                wait(futures)
     assert run.summary is not None
     return PollResult.from_summary(run.summary)
