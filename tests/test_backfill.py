@@ -158,3 +158,27 @@ def test_cli_backfill_from_a_url_file_needs_no_range(site: Any, tmp_path: Path) 
 def test_backfill_help_lists_every_via() -> None:
     text = CliRunner().invoke(main, ["backfill", "--help"]).output
     assert "sitemap|feed|urls:FILE|archive" in text
+
+
+@pytest.mark.prefect
+def test_the_backfill_flow_is_the_library_story_with_tasks(prefect_harness: None, site: Any, tmp_path: Path) -> None:
+    from ingest.orchestrate.runtime import load_flow
+    from ingest.store.models import Run
+
+    s, groups = site
+    urls = [s.url(i.path) for i in groups["old"][:3]]
+    file = tmp_path / "urls.txt"
+    file.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'flow.db'}"
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: '{db}'\nfetch: {{allow_private_networks: true, per_host_delay_s: 0}}\n"
+                      f"sources:\n  - {{name: site, feed: '{s.url('/archived.atom')}'}}\n", encoding="utf-8")
+    flow = load_flow("backfill", "backfill")
+    summary = flow(source="site", via=f"urls:{file}", config_path=str(config))
+    assert summary["urls"] == 3 and summary["totals"]["new"] == 3 and summary["run_id"]
+    assert flow(source="site", via=f"urls:{file}", config_path=str(config))["windows_run"] == 0  # checkpointed
+    engine = open_archive(db)
+    assert _articles(engine) == set(urls)
+    with read_session(engine) as s_:
+        runs = s_.execute(select(Run.kind, Run.status, Run.prefect_flow_name)).all()
+    assert runs == [("backfill", "completed", "backfill")] * 2

@@ -11,7 +11,7 @@ one a no-op (nothing is even discovered again).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from ingest import decide
 from ingest.clock import SYSTEM_CLOCK, Clock
 from ingest.config import Config, SourceConfig
 from ingest.errors import ErrorKind, FeedParseError, UsageError
+from ingest.extract.pages import ExtractorPool
 from ingest.feeds import sitemaps
 from ingest.feeds import walk as feedwalk
 from ingest.feeds.parse import FeedEntry, parse_feed
@@ -309,25 +310,40 @@ def _plan(ctx: PollContext, source_id: int, keys: Sequence[str], now: datetime
     return [work[i:i + BATCH_SIZE] for i in range(0, len(work), BATCH_SIZE)], len(plan.link_known)
 
 
+WindowArgs = tuple[PollContext, SourceConfig, int, str, Window, list[Candidate]]
+
+
+def _one_by_one(items: Sequence[WindowArgs]) -> Iterable[WindowReport]:
+    return (run_window(*args) for args in items)
+
+
 def run_backfill(ctx: PollContext, source: SourceConfig, via: str, since: datetime, until: datetime,
                  window_days: int = 7, on_window: Callable[[WindowReport], None] | None = None,
-                 on_plan: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """The whole backfill of one source, sequentially (the flow maps windows onto tasks)."""
+                 on_plan: Callable[[int], None] | None = None, *,
+                 discover_fn: Callable[..., Discovery] = discover,
+                 map_windows: Callable[[Sequence[WindowArgs]], Iterable[WindowReport]] = _one_by_one,
+                 on_discovered: Callable[[Discovery, int, int], None] | None = None) -> dict[str, Any]:
+    """The whole backfill of one source. Windows run one by one here; ``map_windows`` runs them
+    otherwise (the flow submits each as a task: it is given :func:`run_window`'s arguments, and
+    yields the reports). ``discover_fn`` is :func:`discover` or a wrapper of it (a task);
+    ``on_discovered(found, windows to do, windows)`` hears what discovery found."""
     source_id = ctx.source_id(source)
     wins = windows(since, until, window_days)
     todo = open_windows(ctx.engine, source_id, via, wins, now=ctx.now())
     reports: list[WindowReport] = []
     found = Discovery()
     if todo:
-        found = discover(ctx, source, source_id, via, since, until)
+        found = discover_fn(ctx, source, source_id, via, since, until)
         by_window = assign(found.candidates, wins)
         todo = runnable_windows(todo, by_window, found)
+        if on_discovered:
+            on_discovered(found, len(todo), len(wins))
         if on_plan:
             on_plan(len(todo))
-        for w in todo:
-            reports.append(run_window(ctx, source, source_id, via, w, by_window.get(w, [])))
+        for report in map_windows([(ctx, source, source_id, via, w, by_window.get(w, [])) for w in todo]):
+            reports.append(report)
             if on_window:
-                on_window(reports[-1])
+                on_window(report)
     elif on_plan:
         on_plan(0)
     return backfill_summary(source.name, via, since, until, wins, reports, found.problems)
@@ -389,11 +405,17 @@ URLS_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def backfill(config: Config, engine: Engine, source: str, *, since: str | datetime | None,
              until: str | datetime | None = None, via: str = "sitemap", window_days: int = 7,
              clock: Clock = SYSTEM_CLOCK, on_window: Callable[[WindowReport], None] | None = None,
-             on_plan: Callable[[int], None] | None = None, parameters: dict[str, Any] | None = None
-             ) -> BackfillResult | ReprocessResult:
-    """The backfill story, in this process: a ``backfill`` run row (finished whatever happens), then
-    :func:`run_backfill` (``via="archive"``: :func:`~ingest.pipeline.reprocess.reprocess` of the range).
-    ``since`` may be None only for ``urls:FILE``, which then takes every URL of the file."""
+             on_plan: Callable[[int], None] | None = None, parameters: dict[str, Any] | None = None,
+             extractor: ExtractorPool | None = None, flow_run: tuple[str | None, str | None, str | None] = (None, None, None),
+             discover_fn: Callable[..., Discovery] = discover,
+             map_windows: Callable[[Sequence[WindowArgs]], Iterable[WindowReport]] = _one_by_one,
+             on_discovered: Callable[[Discovery, int, int], None] | None = None,
+             reprocess_fn: Callable[..., ReprocessResult] | None = None) -> BackfillResult | ReprocessResult:
+    """The backfill story: a ``backfill`` run row (finished whatever happens), then :func:`run_backfill`
+    (``via="archive"``: :func:`~ingest.pipeline.reprocess.reprocess` of the range). ``since`` may be None
+    only for ``urls:FILE``, which then takes every URL of the file. In-process by default; the flow
+    passes its Prefect flow run (id, flow name, deployment), its shared ``extractor``, and tasks for
+    discovery, windows and reprocessing."""
     kind, _ = parse_via(via)
     if since is None:
         if kind != "urls":
@@ -405,17 +427,22 @@ def backfill(config: Config, engine: Engine, source: str, *, since: str | dateti
     (src,) = config.select([source])
     params = {"source": source, "since": start.isoformat(), "until": end.isoformat(), "via": via,
               "window_days": window_days} | (parameters or {})
-    run_id = archive.start_run(engine, "backfill", params, now=clock.now())
+    flow_run_id, flow_name, deployment = flow_run
+    run_id = archive.start_run(engine, "backfill", params, flow_run_id=flow_run_id, flow_name=flow_name,
+                               deployment=deployment, now=clock.now())
     try:
         if kind == "archive":  # no network: re-extract, re-dedup and re-tag what the archive holds
             from ingest.pipeline.reprocess import reprocess
 
-            result: BackfillResult | ReprocessResult = reprocess(
-                engine, config, sources=[source], since=start, until=end, run_id=run_id, clock=clock)
+            result: BackfillResult | ReprocessResult = (reprocess_fn or reprocess)(
+                engine, config, sources=[source], since=start, until=end, run_id=run_id, clock=clock,
+                extractor=extractor)
         else:
-            with PollContext(config, engine, run_id, clock=clock) as ctx:
-                result = BackfillResult(**(run_backfill(ctx, src, via, start, end, window_days, on_window=on_window,
-                                                        on_plan=on_plan) | {"run_id": run_id}))
+            with PollContext(config, engine, run_id, clock=clock, extractor=extractor) as ctx:
+                result = BackfillResult(**(run_backfill(
+                    ctx, src, via, start, end, window_days, on_window=on_window, on_plan=on_plan,
+                    discover_fn=discover_fn, map_windows=map_windows, on_discovered=on_discovered)
+                    | {"run_id": run_id}))
     except BaseException as exc:
         archive.finish_run(engine, run_id, run_status(exc), error=f"{type(exc).__name__}: {exc}", now=clock.now())
         raise
