@@ -14,7 +14,7 @@ After every tick:
 
 At the end:
 * every story a feed listed is archived (or failed 404 when it was deleted before its first fetch),
-  and every story visible for four healthy hours was listed;
+  and every story visible for four healthy hours (six hours after a fault: the back-off cap) was listed;
 * each archived story's title and text are those of its last version served;
 * every version fetched is a version in the archive, and every edit that was live across a scheduled
   re-check is one; every removal the re-checks saw is a gone event, and so is every one they must see;
@@ -90,7 +90,13 @@ class Checker:
 
     def _coverage(self, t: datetime) -> None:
         for name in self.world.sources:
-            healthy = self.world.fault(name, t) is None
+            # Healthy: no fault now, nor within the back-off cap before: a feed that failed for days is
+            # polled again up to SOURCE_BACKOFF_CAP (6 h) after its last failed poll, by design, so a
+            # story that appears as the fault ends and goes within those hours may be missed. (The
+            # 90-day PostgreSQL run flagged exactly that: times-275, in the feed 4.4 h after a 6-day
+            # garbage fault ended; the next poll's jitter landed after it was deleted.)
+            healthy = not any(f.start <= t and f.end > t - decide.SOURCE_BACKOFF_CAP
+                              for f in self.world.sources[name].faults)
             shown = {story.key for story in self.world.listed(name, t)}
             for key in list(self.visible):
                 if key.startswith(name + "-") and key not in shown:
