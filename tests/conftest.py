@@ -8,6 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,24 @@ def extractor() -> Iterator[object]:
 
     with ExtractorPool(ExtractSettings(workers=2)) as pool:
         yield pool
+
+
+@pytest.fixture(scope="module")
+def demo_archive(tmp_path_factory: pytest.TempPathFactory, demo_site_running: Any) -> str:
+    """A SQLite archive filled from the demo site by the pipeline itself, without Prefect or a run row
+    (one per test module)."""
+    import yaml
+
+    from ingest.config import parse_config
+    from ingest.demo.site import demo_config_yaml
+    from ingest.pipeline.stages import PollContext, poll_source
+    from ingest.store.db import open_archive
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo-archive') / 'archive.db'}"
+    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, url)))
+    engine = open_archive(url)
+    with PollContext(config, engine, run_id=None) as ctx:
+        for source in config.select(None):
+            poll_source(ctx, source)
+    engine.dispose()
+    return url

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ingest.demo.feeds import FeedItem, render_atom, render_rss
@@ -86,3 +87,19 @@ def backfill_site(split: datetime) -> tuple[NewsSite, dict[str, Any]]:
         base, list(reversed(old)), title="WP", description="page 2"))
     routes["/wp/feed/?paged=3"] = Route(404, (("Content-Type", "text/plain"),), b"not found")
     return NewsSite(routes), {"old": old, "new": new}
+
+
+def unreachable_config(path: Path, n: int, name: str = "down") -> Path:
+    """A feeds.yaml of ``n`` sources on a 127.0.0.1 port nobody listens on (connection refused)."""
+    import socket
+
+    import yaml
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path.write_text(yaml.safe_dump({
+        "database": f"sqlite:///{path.with_suffix('.db')}",
+        "fetch": {"allow_private_networks": True, "retries": 0, "timeout_s": 2},
+        "sources": [{"name": f"{name}{i}", "feed": f"http://127.0.0.1:{port}/feed{i}.xml"} for i in range(n)]}))
+    return path

@@ -138,15 +138,21 @@ def test_cli_backfill_from_a_url_file(site: Any, tmp_path: Path) -> None:
     assert result.output.startswith("backfill of site via urls:") and "nothing to do" in result.output
 
 
-def test_cli_backfill_from_a_url_file_needs_no_range(site: Any, tmp_path: Path) -> None:
-    s, groups = site
-    urls = [s.url(i.path) for i in groups["old"][:2]]
+def _url_file_setup(s: Any, tmp_path: Path, urls: list[str], db_name: str) -> tuple[Path, str, Path]:
+    """A file of ``urls``, an archive URL and a config with the site as source ``site``."""
     file = tmp_path / "urls.txt"
     file.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'a.db'}"
+    db = f"sqlite:///{tmp_path / db_name}"
     config = tmp_path / "feeds.yaml"
     config.write_text(f"database: '{db}'\nfetch: {{allow_private_networks: true, per_host_delay_s: 0}}\n"
                       f"sources:\n  - {{name: site, feed: '{s.url('/archived.atom')}'}}\n", encoding="utf-8")
+    return file, db, config
+
+
+def test_cli_backfill_from_a_url_file_needs_no_range(site: Any, tmp_path: Path) -> None:
+    s, groups = site
+    urls = [s.url(i.path) for i in groups["old"][:2]]
+    file, db, config = _url_file_setup(s, tmp_path, urls, 'a.db')
     result = CliRunner().invoke(main, ["backfill", "--config", str(config), "--source", "site", "--via", f"urls:{file}"])
     assert result.exit_code == 0, result.output
     assert "2 URLs; new 2" in result.output
@@ -167,12 +173,7 @@ def test_the_backfill_flow_is_the_library_story_with_tasks(prefect_harness: None
 
     s, groups = site
     urls = [s.url(i.path) for i in groups["old"][:3]]
-    file = tmp_path / "urls.txt"
-    file.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'flow.db'}"
-    config = tmp_path / "feeds.yaml"
-    config.write_text(f"database: '{db}'\nfetch: {{allow_private_networks: true, per_host_delay_s: 0}}\n"
-                      f"sources:\n  - {{name: site, feed: '{s.url('/archived.atom')}'}}\n", encoding="utf-8")
+    file, db, config = _url_file_setup(s, tmp_path, urls, 'flow.db')
     flow = load_flow("backfill", "backfill")
     summary = flow(source="site", via=f"urls:{file}", config_path=str(config))
     assert summary["urls"] == 3 and summary["totals"]["new"] == 3 and summary["run_id"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from clientry import run_entry
 from ingest.cli import main
 from ingest.config import parse_config
 from ingest.demo.site import demo_config_yaml, demo_manifest
-from ingest.pipeline.stages import PollContext, poll_source
 from ingest.store.db import open_archive
 from ingest.store.query import EXPORT_FIELDS
 
@@ -28,15 +26,8 @@ SEED_TITLE = "Ukraine’s Stance on North Korean Prisoners of War and Military C
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory, demo_site_running: Any) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'archive.db'}"
-    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, url)))
-    engine = open_archive(url)
-    with PollContext(config, engine, run_id=None) as ctx:
-        for source in config.select(None):
-            poll_source(ctx, source)
-    engine.dispose()
-    yield url
+def archive(demo_archive: str) -> str:
+    return demo_archive
 
 
 def run(*args: str) -> Any:
@@ -254,16 +245,9 @@ def test_first_poll_counts_known_not_unchanged(tmp_path: Path, demo_site_running
 
 def test_a_poll_in_which_every_source_failed_says_why_and_exits_1(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import socket
+    from sites import unreachable_config
 
-    with socket.socket() as s:  # a port nobody listens on: connection refused
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = tmp_path / "feeds.yaml"
-    config.write_text(yaml.safe_dump({
-        "database": f"sqlite:///{tmp_path / 'a.db'}",
-        "fetch": {"allow_private_networks": True, "retries": 0, "timeout_s": 2},
-        "sources": [{"name": f"s{i}", "feed": f"http://127.0.0.1:{port}/feed{i}.xml"} for i in range(3)]}))
+    config = unreachable_config(tmp_path / "feeds.yaml", 3, name="s")
     code, out, err = run_entry(monkeypatch, capsys, "poll", "--config", str(config), "--no-prefect")
     assert code == 1
     assert err.strip().splitlines()[-1] == ("ingest: error: all 3 sources failed with refused: is the network "

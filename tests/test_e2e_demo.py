@@ -129,18 +129,9 @@ def test_in_process_and_prefect_polls_make_the_same_archive(prefect_harness: Non
 
 
 def test_a_flow_run_in_which_every_source_failed_ends_failed(prefect_harness: None, tmp_path: Path) -> None:
-    import socket
+    from sites import unreachable_config
 
-    import yaml
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = tmp_path / "down.yaml"
-    config.write_text(yaml.safe_dump({
-        "database": f"sqlite:///{tmp_path / 'down.db'}",
-        "fetch": {"allow_private_networks": True, "retries": 0, "timeout_s": 2},
-        "sources": [{"name": f"down{i}", "feed": f"http://127.0.0.1:{port}/feed.xml"} for i in range(2)]}))
+    config = unreachable_config(tmp_path / "down.yaml", 2)
     state = load_flow("poll", "poll_feeds")(config_path=str(config), return_state=True)
     assert state.is_failed()
     assert state.message == "all 2 sources failed with refused: is the network reachable (or a proxy needed)?"

@@ -12,12 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-from ingest.config import parse_config
-from ingest.demo.site import demo_config_yaml
-from ingest.pipeline.stages import PollContext, poll_source
-from ingest.store.db import open_archive
 
 HEAVY = ("prefect", "alembic", "trafilatura", "httpx", "feedparser", "charset_normalizer", "py3langid")
 
@@ -36,15 +30,8 @@ print(json.dumps({"modules": sorted(m for m in sys.modules if m.split('.')[0] in
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory, demo_site_running: Any) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('lazy') / 'archive.db'}"
-    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, url)))
-    engine = open_archive(url)
-    with PollContext(config, engine, run_id=None) as ctx:
-        for source in config.select(None):
-            poll_source(ctx, source)
-    engine.dispose()
-    return url
+def archive(demo_archive: str) -> str:
+    return demo_archive
 
 
 def probe(*args: str, cwd: Path) -> dict[str, Any]:

@@ -190,6 +190,11 @@ def _host_key(url: str) -> str:
 
 # --- the fetcher ----------------------------------------------------------------------------------
 
+def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """The headers of a conditional GET (RFC 9110 13.1) for the validators held."""
+    return ({"If-None-Match": etag} if etag else {}) | ({"If-Modified-Since": last_modified} if last_modified else {})
+
+
 class Fetcher:
     """Thread-safe HTTP fetcher; see the module docstring. Use as a context manager or call close().
 
@@ -236,21 +241,11 @@ class Fetcher:
 
     def fetch_feed(self, url: str, *, etag: str | None = None,
                    last_modified: str | None = None) -> FetchResult:
-        headers = {}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        return self.fetch(url, kind="feed", headers=headers)
+        return self.fetch(url, kind="feed", headers=_conditional(etag, last_modified))
 
     def fetch_page(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """A page; with validators (a re-check of an archived page) an unchanged page costs a 304."""
-        headers = {}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        return self.fetch(url, kind="page", headers=headers)
+        return self.fetch(url, kind="page", headers=_conditional(etag, last_modified))
 
     def take_robots_fetches(self) -> list[FetchResult]:
         """robots.txt fetches made (for pages) since the last call, to archive as kind "robots"."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
 
+from ingest.clock import SYSTEM_CLOCK
 from ingest.decide import source_state
 from ingest.store.search import Filters, search, where_clauses
 from ingest.store.types import COLUMN_TYPES
@@ -258,7 +259,7 @@ def sources_status(s: Any, *, now: datetime | None = None) -> list[dict[str, Any
         s, "SELECT source_id, COUNT(DISTINCT article_id) AS n FROM entries GROUP BY source_id")}
     failed = {r.source_id: r.n for r in _rows(
         s, "SELECT source_id, COUNT(*) AS n FROM entries WHERE status = 'failed' GROUP BY source_id")}
-    since = (now or datetime.now(UTC)) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
+    since = (now or SYSTEM_CLOCK.now()) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
     recent = {r.source_id: r.n for r in s.execute(
         text("SELECT source_id, COUNT(*) AS n FROM entries WHERE first_seen_at >= :since GROUP BY source_id")
         .bindparams(bindparam("since", type_=COLUMN_TYPES["first_seen_at"])), {"since": since})}
