@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # The newest migration (store/migrations/versions/). Opening an archive compares its version row with
 # this, one SELECT, and imports Alembic (~0.3 s) only when they differ; a test keeps the two equal.
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 
 
 def normalize_url(url: str) -> str:
