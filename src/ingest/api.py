@@ -300,6 +300,28 @@ class Archive:
             for record in self._records(ids[i:i + STREAM_CHUNK]):
                 yield Article._from_record(record, self)
 
+    def export(self, path: str | Path, *, format: str = "jsonl", query: str | None = None,
+               source: str | Sequence[str] | None = None, tag: str | Sequence[str] | None = None,
+               since: str | datetime | None = None, until: str | datetime | None = None,
+               language: str | None = None, all_versions: bool = False) -> int:
+        """Write the matching articles to ``path``, oldest first, as ``ingest export`` does: ``jsonl``,
+        ``csv`` or ``parquet`` (typed columns, UTC timestamps, tags as structs, in row groups). Returns
+        the number of records written."""
+        from ingest.store.query import export_ids
+
+        if format not in ("jsonl", "csv", "parquet"):
+            raise UsageError(f"format={format!r}: use 'jsonl', 'csv' or 'parquet'")
+        ids = export_ids(self.engine, query, self._filters(source, tag, since, until, language))
+        if format == "parquet":
+            from ingest.exports.parquet import export_parquet
+
+            return export_parquet(self.engine, ids, path, all_versions=all_versions).rows
+        from ingest.exports.records import export_records, write_csv, write_jsonl
+
+        write = write_csv if format == "csv" else write_jsonl
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            return write(export_records(self.engine, ids, all_versions=all_versions), stream)
+
     def sources(self) -> list[dict[str, Any]]:
         """Per source: state (failing first is the CLI's order), last poll, error kind and detail, counts."""
         from ingest.store.db import read_connection

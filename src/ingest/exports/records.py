@@ -1,0 +1,81 @@
+"""The export records of a selection of articles, streamed in chunks, and the flat writers (JSON lines,
+CSV) that put them in a file as they are.
+
+The record is ``store.query.article_records``' (its ``EXPORT_FIELDS``): every format writes the same
+fields, so a field added there reaches JSON lines, CSV and Parquet (``exports/parquet.py``) alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, TextIO
+
+CHUNK = 500  # articles read per round trip: memory stays flat at any archive size
+
+
+def export_fields() -> tuple[str, ...]:
+    """The fields of an export record, read at call time (``query.py`` owns them)."""
+    from ingest.store.query import EXPORT_FIELDS
+
+    return tuple(EXPORT_FIELDS)
+
+
+def _connection(engine: Any, all_versions: bool) -> AbstractContextManager[Any]:
+    if all_versions:  # the versions are read through the ORM: a SQLAlchemy engine is needed
+        from ingest.store.db import read_session
+
+        return read_session(engine)
+    return engine.connect()
+
+
+def export_records(engine: Any, ids: Sequence[int], *, all_versions: bool = False, tag_detail: bool = False,
+                   chunk: int = CHUNK) -> Iterator[dict[str, Any]]:
+    """The export records of ``ids`` in their order, ``chunk`` articles per read. ``all_versions``: one
+    record per version (oldest first); ``tag_detail``: ``tags`` as ``{tag, origin, label, score}``
+    dicts instead of names (``store/exportreads.py``). ``engine``: a SQLAlchemy engine, or the read
+    commands' SQLite reader (``connect()``) when ``all_versions`` is off."""
+    from ingest.store.query import article_records
+
+    for i in range(0, len(ids), chunk):
+        with _connection(engine, all_versions) as s:
+            records = article_records(s, ids[i:i + chunk])
+            if all_versions:
+                from ingest.store.revisions import version_records
+
+                records = version_records(s, records)
+            if tag_detail:
+                from ingest.store.exportreads import tag_details
+
+                details = tag_details(s, sorted({r["id"] for r in records}))
+                for r in records:
+                    r["tags"] = details.get(r["id"], [])
+        yield from records
+
+
+def _csv_cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], stream: TextIO, fields: Sequence[str] | None = None) -> int:
+    """One JSON object per line (UTF-8, not ASCII-escaped); returns the number written."""
+    fields = fields or export_fields()
+    n = 0
+    for rec in records:
+        stream.write(json.dumps({k: rec.get(k) for k in fields}, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def write_csv(records: Iterable[dict[str, Any]], stream: TextIO, fields: Sequence[str] | None = None) -> int:
+    """CSV with a header row; lists and objects as JSON. Returns the number of records written."""
+    fields = fields or export_fields()
+    writer = csv.DictWriter(stream, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    n = 0
+    for rec in records:
+        writer.writerow({k: _csv_cell(rec.get(k)) for k in fields})
+        n += 1
+    return n
