@@ -25,6 +25,7 @@ from ingest.cli.group import (
     load_config,
     main,
     open_engine,
+    open_reader,
 )
 from ingest.cli.tables import emit, print_table, when
 from ingest.errors import ConfigError, DatabaseError, UsageError
@@ -140,16 +141,15 @@ def search(words: tuple[str, ...], sources: tuple[str, ...], tags: tuple[str, ..
     The query may be one quoted argument or several words (`search kyiv OR kiev`); put `--` before a
     query that starts with -word."""
     query = query_from_words(words)
-    from ingest.store.db import read_connection
     from ingest.store.query import article_records
     from ingest.store.search import search as run_search
 
-    engine = open_engine(db, config_path)
+    engine = open_reader(db, config_path)
     if collapse:
         from ingest.store.stories import search_collapsed as run_search
     hits = run_search(engine, query, _filters(sources, tags, since, until, language), limit=limit,
                       offset=offset, raw=raw)
-    with read_connection(engine) as s:
+    with engine.connect() as s:
         records = {r["id"]: r for r in article_records(s, [h.article_id for h in hits])}
     rows = []
     for hit in hits:
@@ -180,12 +180,16 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
          history: bool = False) -> None:
     """An article with its whole provenance chain (or the recorded failure of a URL)."""
     from ingest.cli.render import print_failed_entries, print_provenance
-    from ingest.store.db import read_connection, read_session
     from ingest.store.query import failed_entries, provenance, resolve_article
 
-    engine = open_engine(db, config_path)
     # the history's versions and story are read through the ORM; the rest is plain SQL
-    with (read_session if history else read_connection)(engine) as s:
+    if history:
+        from ingest.store.db import read_session
+
+        opened = read_session(open_engine(db, config_path))
+    else:
+        opened = open_reader(db, config_path).connect()
+    with opened as s:
         article_id = resolve_article(s, id_or_url)
         if article_id is None:
             entries = failed_entries(s, id_or_url) if not id_or_url.isdigit() else []
@@ -215,7 +219,8 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True,
+              help="parquet: typed columns, UTC timestamps, tags as structs (needs --out).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
 @click.option("--query", help="Only articles matching this full-text query.")
 @click.option("--all-versions", is_flag=True, help="One record per version of each article (oldest first).")
@@ -225,12 +230,16 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
 def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...], tags: tuple[str, ...],
            since: datetime | None, until: datetime | None, language: str | None, db: str | None,
            config_path: str | None, all_versions: bool = False) -> None:
-    """Export articles as JSON lines or CSV (UTF-8), oldest first."""
-    from ingest.store.db import read_connection, read_session
+    """Export articles as JSON lines, CSV (UTF-8) or Parquet, oldest first."""
     from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
 
-    engine = open_engine(db, config_path)
+    if fmt == "parquet" and not out:
+        raise UsageError("--format parquet needs --out FILE (Parquet is not written to a terminal)")
+    engine = open_engine(db, config_path) if all_versions else open_reader(db, config_path)
     ids = export_ids(engine, query, _filters(sources, tags, since, until, language))
+    if fmt == "parquet":
+        _export_parquet(engine, ids, str(out), all_versions)
+        return
     stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
     try:
         writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS, extrasaction="ignore") if fmt == "csv" else None
@@ -238,7 +247,7 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
             writer.writeheader()
         count = 0
         for i in range(0, len(ids), 500):
-            with (read_session if all_versions else read_connection)(engine) as s:
+            with _export_connection(engine, all_versions) as s:
                 records = article_records(s, ids[i:i + 500])
                 if all_versions:
                     from ingest.store.revisions import version_records
@@ -256,8 +265,26 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
         click.echo(f"exported {count} articles to {out}", err=True)
 
 
+def _export_connection(engine: Any, all_versions: bool) -> Any:
+    if all_versions:  # the versions are read through the ORM
+        from ingest.store.db import read_session
+
+        return read_session(engine)
+    return engine.connect()
+
+
 def _csv_cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+
+
+def _export_parquet(engine: Any, ids: list[int], out: str, all_versions: bool) -> None:
+    from ingest.exports.parquet import export_parquet
+
+    result = export_parquet(engine, ids, out, all_versions=all_versions)
+    for problem in result.problems():
+        click.echo(f"ingest: warning: {problem}", err=True)
+    click.echo(f"exported {result.rows} articles to {out} ({result.row_groups} row group"
+               f"{'s' * (result.row_groups != 1)})", err=True)
 
 
 # --- sources / stats / db -------------------------------------------------------------------------
@@ -269,10 +296,9 @@ def _csv_cell(value: Any) -> Any:
 @csv_option
 def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
     """Per source: state, last poll, last error kind, articles, next poll."""
-    from ingest.store.db import read_connection
     from ingest.store.query import sources_status
 
-    with read_connection(open_engine(db, config_path)) as s:
+    with open_reader(db, config_path).connect() as s:
         rows = sources_status(s)
     # Failing sources first, marked, with what failed: an operator sees them at a glance.
     rows.sort(key=lambda r: (not r["failing"], r["source"]))
@@ -303,10 +329,9 @@ def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool
 @csv_option
 def stats(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
     """Counts: sources, articles, entries by status, failures by kind, languages, raw bytes."""
-    from ingest.store.db import read_connection
     from ingest.store.query import stats as get_stats
 
-    with read_connection(open_engine(db, config_path)) as s:
+    with open_reader(db, config_path).connect() as s:
         data = get_stats(s)
     if as_json:
         json_line(data)

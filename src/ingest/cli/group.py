@@ -88,6 +88,19 @@ def open_engine(db: str | None, config_path: str | None) -> Any:
     return open_archive(url, create_if_empty=False)
 
 
+def open_reader(db: str | None, config_path: str | None) -> Any:
+    """The archive for a command that only reads it (``search``, ``show``, ``export``, ``sources``,
+    ``stats``, ``runs``): ``connect()`` gives a connection for ``store/query.py``. A SQLite file at this
+    ingest's schema is read on the standard library's ``sqlite3``, read-only (SQLAlchemy's import is two
+    thirds of such a command's start); anything else, including every schema problem, takes
+    :func:`open_engine` and its messages."""
+    from ingest.store.head import SCHEMA_HEAD
+    from ingest.store.sqlitereads import open_lite
+
+    lite = open_lite(database_url(db, config_path), SCHEMA_HEAD)
+    return lite if lite is not None else open_engine(db, config_path)
+
+
 db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")
 config_option = click.option("--config", "config_path", metavar="FILE",
                              help=f"Feeds configuration (default {DEFAULT_CONFIG_PATH}).")

@@ -19,7 +19,7 @@ from ingest.cli.group import (
     json_option,
     load_config,
     main,
-    open_engine,
+    open_reader,
 )
 from ingest.cli.tables import emit, print_table, when
 from ingest.errors import UsageError
@@ -174,10 +174,9 @@ def deployments_render(config_path: str | None, out: str, check: bool) -> None:
 def runs(limit: int, kind: str | None, status: str | None, db: str | None, config_path: str | None,
          as_json: bool, as_csv: bool = False) -> None:
     """The latest runs (polls, backfills, reprocessing), newest first: status, totals, Prefect flow run."""
-    from ingest.store.db import read_connection
     from ingest.store.query import recent_runs
 
-    with read_connection(open_engine(db, config_path)) as s:
+    with open_reader(db, config_path).connect() as s:
         rows = recent_runs(s, limit=limit, kind=kind, status=status)
     if emit(rows, as_json=as_json, as_csv=as_csv):
         return

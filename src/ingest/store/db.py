@@ -25,15 +25,13 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
 from ingest.errors import DatabaseError, SchemaMismatchError
+from ingest.store.head import SCHEMA_HEAD
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from sqlmodel import Session  # imported when a session is opened: SQLModel is ~0.1 s of a start
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-# The newest migration (store/migrations/versions/). Opening an archive compares its version row with
-# this, one SELECT, and imports Alembic (~0.3 s) only when they differ; a test keeps the two equal.
-SCHEMA_HEAD = "0009"
 
 
 def normalize_url(url: str) -> str:

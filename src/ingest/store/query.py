@@ -11,15 +11,16 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Engine, bindparam, text
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from ingest.clock import SYSTEM_CLOCK
 from ingest.decide import source_state
+from ingest.store.reads import rows as _rows
 from ingest.store.search import Filters, search, where_clauses
-from ingest.store.types import COLUMN_TYPES
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ITEMS_PER_DAY_WINDOW = timedelta(days=7)
 CHUNK = 500  # ids per IN (...) list
@@ -34,14 +35,6 @@ _RUN = ("id, kind, status, started_at, finished_at, ingest_version, prefect_flow
         "prefect_deployment, owner, parameters, summary, error")
 _ENTRY = ("id, source_id, feed_url, guid, link, title, published_at, categories, first_seen_at, last_seen_at, "
           "status, error_kind, error_detail, attempts, next_attempt_at, feed_fetch_id, page_fetch_id, run_id")
-
-
-def _rows(s: Any, sql: str, params: dict[str, Any] | None = None, *, expanding: Sequence[str] = ()) -> list[Any]:
-    """Rows (``row.name`` access) of one statement, typed like the ORM's."""
-    stmt = text(sql).columns(**COLUMN_TYPES)
-    if expanding:
-        stmt = stmt.bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    return list(s.execute(stmt, params or {}))
 
 
 def _chunked(ids: Sequence[int]) -> list[list[int]]:
@@ -152,7 +145,7 @@ def export_ids(engine: Engine, query: str | None, filters: Filters) -> list[int]
     where = where_clauses(filters, engine.dialect.name, params)
     sql = "SELECT a.id FROM articles a" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id"
     with engine.connect() as conn:
-        return [int(r[0]) for r in conn.execute(text(sql), params)]
+        return [int(r.id) for r in _rows(conn, sql, params)]
 
 
 def _fetch_dict(f: Any) -> dict[str, Any] | None:
@@ -260,9 +253,10 @@ def sources_status(s: Any, *, now: datetime | None = None) -> list[dict[str, Any
     failed = {r.source_id: r.n for r in _rows(
         s, "SELECT source_id, COUNT(*) AS n FROM entries WHERE status = 'failed' GROUP BY source_id")}
     since = (now or SYSTEM_CLOCK.now()) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
-    recent = {r.source_id: r.n for r in s.execute(
-        text("SELECT source_id, COUNT(*) AS n FROM entries WHERE first_seen_at >= :since GROUP BY source_id")
-        .bindparams(bindparam("since", type_=COLUMN_TYPES["first_seen_at"])), {"since": since})}
+    since = since.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC on both engines
+    recent = {r.source_id: r.n for r in _rows(
+        s, "SELECT source_id, COUNT(*) AS n FROM entries WHERE first_seen_at >= :since GROUP BY source_id",
+        {"since": since})}
     out = []
     for src in _rows(s, "SELECT id, name, feed_url, last_polled_at, last_status, last_success_at, error_kind, "
                         "error_detail, error_count, failing_since, next_poll_at, feed_warning, poll_interval_s, "

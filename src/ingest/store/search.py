@@ -10,14 +10,16 @@ become :class:`~ingest.errors.UsageError`.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import UsageError
+from ingest.store.reads import rows as read_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 _WORD = re.compile(r"\w")
@@ -120,11 +122,20 @@ def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, l
                + " ORDER BY score DESC, a.id LIMIT :limit OFFSET :offset")
     else:
         raise UsageError(f"full-text search is not supported on {dialect}")
+    # SQLAlchemy's errors are imported only where SQLAlchemy runs: the read commands' SQLite path
+    # (store/sqlitereads.py) raises sqlite3's own
+    db_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    syntax_errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+    if "sqlalchemy" in type(engine).__module__:
+        from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+        db_errors, syntax_errors = (OperationalError, ProgrammingError, DBAPIError), (OperationalError,
+                                                                                      ProgrammingError)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
-    except (OperationalError, ProgrammingError, DBAPIError) as exc:
-        if not query or not (raw or isinstance(exc, OperationalError | ProgrammingError)):
+            rows = read_rows(conn, sql, params)
+    except db_errors as exc:
+        if not query or not (raw or isinstance(exc, syntax_errors)):
             raise
         # The statement is fixed and was tested; what varies is the bound query text.
         message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from typing import TYPE_CHECKING, Any
 
-from ingest.store.db import read_session
-from ingest.store.models import ClusterMember
+from ingest.store.reads import rows
 from ingest.store.search import Filters, Hit, search
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-def clusters_of(engine: Engine, ids: list[int]) -> dict[int, int]:
-    with read_session(engine) as s:
-        return dict(s.execute(select(ClusterMember.article_id, ClusterMember.cluster_id).where(
-            ClusterMember.article_id.in_(ids))).all())  # type: ignore[attr-defined]
+
+def clusters_of(engine: Engine | Any, ids: list[int]) -> dict[int, int]:
+    """Story cluster of each of ``ids`` that has one (plain SQL: also on the read commands' SQLite path)."""
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        return {int(r.article_id): int(r.cluster_id) for r in rows(
+            conn, "SELECT article_id, cluster_id FROM cluster_members WHERE article_id IN :ids",
+            {"ids": ids}, expanding=("ids",))}
 
 
 def search_collapsed(engine: Engine, query: str | None, filters: Filters | None = None, *, limit: int = 20,
