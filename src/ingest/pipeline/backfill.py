@@ -38,7 +38,7 @@ from ingest.store.retry import retry_lost_races
 from ingest.store.runs import run_status
 from ingest.urls import canonicalize
 
-VIAS = ("sitemap", "feed", "urls:FILE")
+VIAS = ("sitemap", "feed", "urls:FILE", "warc:PATH", "ccnews", "wayback")
 MAX_SITEMAPS = 500  # documents fetched per discovery, indexes included
 MAX_FEED_PAGES = 200
 
@@ -81,11 +81,14 @@ class WindowReport:
 
 
 def parse_via(via: str) -> tuple[str, str | None]:
-    if via in ("sitemap", "feed", "archive"):  # archive: re-extract stored bytes (ingest.pipeline.reprocess)
+    # archive: re-extract stored bytes (ingest.pipeline.reprocess); warc, ccnews, wayback: pages from the
+    # archives others keep (ingest.pipeline.archived)
+    if via in ("sitemap", "feed", "archive", "ccnews", "wayback"):
         return via, None
-    if via.startswith("urls:") and len(via) > 5:
-        return "urls", via[5:]
-    raise UsageError(f"--via must be sitemap, feed, urls:FILE or archive, got {via!r}")
+    for prefix in ("urls", "warc"):
+        if via.startswith(f"{prefix}:") and len(via) > len(prefix) + 1:
+            return prefix, via[len(prefix) + 1:]
+    raise UsageError(f"--via must be sitemap, feed, urls:FILE, warc:PATH, ccnews, wayback or archive, got {via!r}")
 
 
 def windows(since: datetime, until: datetime, days: int) -> list[Window]:
@@ -413,13 +416,13 @@ def backfill(config: Config, engine: Engine, source: str, *, since: str | dateti
              reprocess_fn: Callable[..., ReprocessResult] | None = None) -> BackfillResult | ReprocessResult:
     """The backfill story: a ``backfill`` run row (finished whatever happens), then :func:`run_backfill`
     (``via="archive"``: :func:`~ingest.pipeline.reprocess.reprocess` of the range). ``since`` may be None
-    only for ``urls:FILE``, which then takes every URL of the file. In-process by default; the flow
+    only for ``urls:FILE`` and ``warc:PATH``, which then take every URL or record of the input. In-process by default; the flow
     passes its Prefect flow run (id, flow name, deployment), its shared ``extractor``, and tasks for
     discovery, windows and reprocessing."""
-    kind, _ = parse_via(via)
+    kind, path = parse_via(via)
     if since is None:
-        if kind != "urls":
-            raise UsageError(f"--since is needed with --via {via} (only urls:FILE may go without)")
+        if kind not in ("urls", "warc"):
+            raise UsageError(f"--since is needed with --via {via} (only urls:FILE and warc:PATH may go without)")
         start, end = URLS_EPOCH, parse_range(URLS_EPOCH, until)[1]
         window_days = max(window_days, (end - start).days + 1)
     else:
@@ -437,6 +440,12 @@ def backfill(config: Config, engine: Engine, source: str, *, since: str | dateti
             result: BackfillResult | ReprocessResult = (reprocess_fn or reprocess)(
                 engine, config, sources=[source], since=start, until=end, run_id=run_id, clock=clock,
                 extractor=extractor)
+        elif kind in ("warc", "ccnews", "wayback"):  # pages from the archives others keep
+            from ingest.pipeline.archived import run_archive_backfill
+
+            with PollContext(config, engine, run_id, clock=clock, extractor=extractor) as ctx:
+                result = BackfillResult(**(run_archive_backfill(
+                    ctx, src, kind, path, start, end, on_plan=on_plan, on_unit=on_window) | {"run_id": run_id}))
         else:
             with PollContext(config, engine, run_id, clock=clock, extractor=extractor) as ctx:
                 result = BackfillResult(**(run_backfill(
