@@ -154,13 +154,15 @@ def test_a_field_added_to_the_record_flows_in(tmp_path: Path) -> None:
 def test_values_that_do_not_fit_are_kept_or_counted_never_silently_lost(tmp_path: Path) -> None:
     first = [{"id": 1, "note": None, "n": 3, "seen_at": "2024-05-01T00:00:00Z"}]
     later = [{"id": 2, "note": {"a": 1}, "n": "many", "seen_at": "not a date"},
-             {"id": 3, "note": "plain", "n": 4.0, "seen_at": None}]
+             {"id": 3, "note": "plain", "n": 4.0, "seen_at": None},
+             {"id": 4, "note": None, "n": 2.5, "seen_at": "2024-05-02"}]  # never truncated to 2
     result = write_parquet(iter(first + later), tmp_path / "odd.parquet", ["id", "note", "n", "seen_at"],
                            row_group_rows=1)
     rows = pq.read_table(tmp_path / "odd.parquet").to_pylist()
-    assert [r["note"] for r in rows] == [None, '{"a": 1}', "plain"]  # text columns take anything, as JSON
-    assert [r["n"] for r in rows] == [3, None, 4]
-    assert result.unconverted == {"n": 1, "seen_at": 1}
+    assert [r["note"] for r in rows] == [None, '{"a": 1}', "plain", None]  # text columns take anything, as JSON
+    assert [r["n"] for r in rows] == [3, None, 4, None]
+    assert [r["seen_at"] for r in rows] == [datetime(2024, 5, 1, tzinfo=UTC), None, None, datetime(2024, 5, 2, tzinfo=UTC)]
+    assert result.unconverted == {"n": 2, "seen_at": 1}
     assert len(result.problems()) == 2 and "seen_at" in result.problems()[1]
 
 

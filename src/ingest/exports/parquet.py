@@ -25,10 +25,11 @@ leaves no half file under the name asked for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -208,11 +209,43 @@ def _nullable(conv: Callable[[Any], Any], counter: Counter[str] | None, name: st
 def to_table(records: Sequence[Mapping[str, Any]], schema: pa.Schema, unconverted: Counter[str]) -> pa.Table:
     """The records as a table of ``schema``; values that do not fit are null and counted by field (a
     nested one counts once, on its top-level field)."""
-    arrays = []
-    for f in schema:
-        conv = _nullable(converter(f.type), unconverted, f.name)
-        arrays.append(pa.array([conv(r.get(f.name)) for r in records], type=f.type))
+    arrays = [column([r.get(f.name) for r in records], f.type, unconverted, f.name) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _leaves(t: pa.DataType) -> Iterator[pa.DataType]:
+    if pa.types.is_list(t):
+        yield from _leaves(t.value_type)
+    elif pa.types.is_struct(t):
+        for f in t:
+            yield from _leaves(f.type)
+    else:
+        yield t
+
+
+# Arrow's own conversion of Python values, where it is exact: ~10x faster than converting each value in
+# Python. Not for integers (Arrow truncates 2.5 to 2 without a word) nor timestamps (strings) nested in
+# lists or structs: those take the converter.
+_PLAIN: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: type(v) is str, "int64": lambda v: type(v) is int,
+    "double": lambda v: type(v) is float or type(v) is int, "bool": lambda v: type(v) is bool,
+}
+
+
+def column(values: list[Any], t: pa.DataType, unconverted: Counter[str], name: str) -> pa.Array:
+    """One column of type ``t`` (see :func:`to_table`)."""
+    fits = _PLAIN.get(str(t))
+    if fits is not None and all(v is None or fits(v) for v in values):
+        return pa.array(values, type=t)
+    if pa.types.is_timestamp(t) and all(v is None or type(v) is str for v in values):
+        with contextlib.suppress(pa.ArrowInvalid):  # ISO with an offset or Z; anything else below
+            return pa.array(values, type=pa.string()).cast(t)
+    if (pa.types.is_list(t) or pa.types.is_struct(t)) and not any(
+            pa.types.is_integer(x) or pa.types.is_timestamp(x) for x in _leaves(t)):
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            return pa.array(values, type=t)
+    conv = _nullable(converter(t), unconverted, name)
+    return pa.array([conv(v) for v in values], type=t)
 
 
 def _text_bytes(record: Mapping[str, Any]) -> int:
