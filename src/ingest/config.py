@@ -108,6 +108,15 @@ class DedupSettings(_Strict):
     lsh_rows: Annotated[int, Field(ge=1, le=32)] = 3
     # a re-post under a new URL with the same normalised title, by the same source, within this window
     title_window_days: Annotated[float, Field(ge=0, le=365)] = 7.0
+    # ... and at least this estimated text similarity (recurring headlines head different texts)
+    title_similarity: Annotated[float, Field(ge=0, le=1)] = 0.2
+    # share of the shorter text's shingles found in the longer at or above which two texts are one story
+    # (truncated copies); for shorter texts of at least containment_min_shingles shingles; 1.0 = exact only
+    containment: Annotated[float, Field(gt=0, le=1)] = 0.8
+    containment_min_shingles: Annotated[int, Field(ge=1, le=100_000)] = 40
+    # shingles of the lead index (candidates for truncated copies); 0 turns it off; a change applies to
+    # articles stored from then on
+    lead_shingles: Annotated[int, Field(ge=0, le=10_000)] = 40
 
 
 class SourceConfig(_Strict):

@@ -31,6 +31,9 @@ _TOKEN = re.compile(r"\w+")
 _UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
 
 
+LEAD_BAND_BASE = 1000  # band numbers of the lead index start here (text bands are 0 .. bands - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class DedupParams:
     shingle_words: int = 3
@@ -38,6 +41,20 @@ class DedupParams:
     bands: int = 42
     rows: int = 3
     similarity: float = 0.5
+    # the share of the shorter text's shingles found in the longer at or above which two texts are one
+    # story (a copy truncated after its first paragraphs); only for shorter texts of at least
+    # ``containment_min_shingles`` shingles (a short blurb is contained in many texts)
+    containment: float = 0.8
+    containment_min_shingles: int = 40
+    # a re-post under the same normalised title needs at least this estimated text similarity too:
+    # recurring headlines ("Morning Briefing", "Letters", live blogs) head different texts
+    title_similarity: float = 0.2
+    # the lead index: a MinHash of the first ``lead_shingles`` shingles in ``lead_bands`` bands of
+    # ``lead_rows`` rows, so that a copy truncated to its first paragraphs (a low Jaccard similarity
+    # to the whole text) is still a candidate; 0 turns it off
+    lead_shingles: int = 40
+    lead_bands: int = 6
+    lead_rows: int = 4
 
     @property
     def num_perm(self) -> int:
@@ -124,6 +141,39 @@ def band_keys(sig: np.ndarray, params: DedupParams = DedupParams()) -> list[tupl
         digest = hashlib.blake2b(chunk, digest_size=8).digest()
         out.append((band, int.from_bytes(digest, "big", signed=True)))
     return out
+
+
+def shingle_sequence(toks: list[str], params: DedupParams = DedupParams()) -> list[int]:
+    """The text's shingle hashes in text order (repeats kept): the lead index needs the order."""
+    k = params.shingle_words
+    if len(toks) <= k:
+        return [zlib.crc32(" ".join(toks).encode())] if toks else []
+    return [zlib.crc32(" ".join(toks[i:i + k]).encode()) for i in range(len(toks) - k + 1)]
+
+
+def lead_band_keys(toks: list[str], params: DedupParams = DedupParams()) -> list[tuple[int, int]]:
+    """LSH keys of the text's lead (its first ``lead_shingles`` shingles), in bands numbered from
+    :data:`LEAD_BAND_BASE`; none for a text not longer than its lead (its text bands find it)."""
+    if params.lead_shingles <= 0 or params.lead_bands <= 0:
+        return []
+    seq = shingle_sequence(toks, params)
+    if len(seq) <= params.lead_shingles:
+        return []
+    lead = signature(set(seq[:params.lead_shingles]), params.lead_bands * params.lead_rows)
+    lead_params = DedupParams(bands=params.lead_bands, rows=params.lead_rows)
+    return [(LEAD_BAND_BASE + band, bucket) for band, bucket in band_keys(lead, lead_params)]
+
+
+def normalized_keys(normalized: str, params: DedupParams = DedupParams()) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Signature and every index key (text bands, then lead bands) of a normalised text."""
+    toks = normalized_tokens(normalized, params.shingle_chars)
+    sig = signature(token_shingles(toks, params), params.num_perm)
+    return sig, band_keys(sig, params) + lead_band_keys(toks, params)
+
+
+def text_keys(text: str, params: DedupParams = DedupParams()) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """:func:`normalized_keys` of a raw text."""
+    return normalized_keys(normalize_text(text), params)
 
 
 def to_bytes(sig: np.ndarray) -> bytes:

@@ -43,7 +43,7 @@ class TextFacts:
     title_key: str | None  # neardup.title_key(title)
     params: DedupParams  # signature and band keys were computed with these
     signature: bytes  # neardup.to_bytes(neardup.text_signature(text, params))
-    band_keys: tuple[tuple[int, int], ...]  # neardup.band_keys(signature, params)
+    band_keys: tuple[tuple[int, int], ...]  # neardup.normalized_keys: text bands, then lead bands
     rule_version: str | None  # the taxonomy's version; None when no rule tags were computed
     rule_tags: tuple[RuleTag, ...]  # taxonomy.tag(title, text)
     # (top, max_words, language) the key phrases were computed with; None when they were not
@@ -70,15 +70,14 @@ def text_facts(title: str | None, text: str, params: DedupParams, taxonomy: Taxo
                keyphrases: tuple[int, int] | None = None, language: str | None = None) -> TextFacts:
     """Every key of one text; the text is normalised once for all of them."""
     normalized = normalize_text(text)
-    sig = neardup.signature(neardup.token_shingles(neardup.normalized_tokens(normalized, params.shingle_chars),
-                                                   params), params.num_perm)
+    sig, keys = neardup.normalized_keys(normalized, params)
     return TextFacts(
         content_sha256=normalized_sha256(normalized),
         revision_key=neardup.normalized_revision_key(normalized),
         title_key=neardup.title_key(title),
         params=params,
         signature=neardup.to_bytes(sig),
-        band_keys=tuple(neardup.band_keys(sig, params)),
+        band_keys=tuple(keys),
         rule_version=taxonomy.version if taxonomy is not None else None,
         rule_tags=tuple(taxonomy.tag(title, text)) if taxonomy is not None else (),
         keyphrase_key=(*keyphrases, language) if keyphrases is not None else None,

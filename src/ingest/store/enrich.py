@@ -48,7 +48,9 @@ class Enricher:
 
 def dedup_params(d: DedupSettings) -> DedupParams:
     return DedupParams(shingle_words=d.shingle_words, shingle_chars=d.shingle_chars, bands=d.lsh_bands,
-                       rows=d.lsh_rows, similarity=d.similarity)
+                       rows=d.lsh_rows, similarity=d.similarity, containment=d.containment,
+                       containment_min_shingles=d.containment_min_shingles, title_similarity=d.title_similarity,
+                       lead_shingles=d.lead_shingles)
 
 
 def taxonomy_for(config: Config) -> Taxonomy | None:

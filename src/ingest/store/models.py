@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -386,5 +387,25 @@ class ClusterMember(SQLModel, table=True):
     article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), primary_key=True))
     cluster_id: int = Field(foreign_key="story_clusters.id", index=True)
     similarity: float  # estimated Jaccard similarity to the cluster's first article
-    method: str = Field(max_length=16)  # first | minhash | title
+    method: str = Field(max_length=16)  # first | minhash | containment | title
     created_at: datetime = _dt(nullable=False)
+
+
+# --- issue 10: story merges (migration 0008) ---------------------------------------------------------
+
+class StoryMerge(SQLModel, table=True):
+    """A story merged into an older one, when an article linked to both (see ingest.analyse.stories).
+    The merged story's members now carry the surviving id; its ``story_clusters`` row stays, so an old
+    story id resolves through this table. A story is merged at most once (the primary key), always into
+    a lower id (the check), so merges never form a cycle, whatever concurrent runs do."""
+
+    __tablename__ = "story_merges"
+    __table_args__ = (CheckConstraint("into_cluster_id < from_cluster_id", name="ck_story_merges_older"),)
+    from_cluster_id: int = Field(sa_column=Column(Integer, ForeignKey("story_clusters.id"), primary_key=True,
+                                                  autoincrement=False))
+    into_cluster_id: int = Field(foreign_key="story_clusters.id", index=True)
+    at: datetime = _dt(nullable=False)
+    reason: str = Field(max_length=16)  # minhash | containment | title: the link into the merged story
+    similarity: float  # that link's score (Jaccard estimate or containment)
+    article_id: int | None = Field(default=None, foreign_key="articles.id")  # whose placement merged them
+    members: int = 0  # members moved into the surviving story
