@@ -50,7 +50,8 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
 
     ``due_only`` (scheduled runs): only sources whose adaptive next poll time has come. Each source is
     polled under a database lease; one another run holds is skipped and counted as ``skipped``.
-    Each failed source is a WARNING with its detail and an ``ingest.source.failed`` event; a run in
+    Each failed source is a WARNING with its detail and an ``ingest.source.failed`` event, each source
+    whose extraction drifts one with an ``ingest.source.drift`` event; a run in
     which every polled source failed ends Failed (its summary is the state's data), so automations fire."""
     logger = get_run_logger()
     config = load_config(config_path)
@@ -102,6 +103,13 @@ def poll_feeds(config_path: str = "config/feeds.yaml", sources: list[str] | None
                    resource={"prefect.resource.id": f"ingest.source.{src.source}", "prefect.resource.name": src.source},
                    payload={"source": src.source, "error_kind": src.error_kind, "error_detail": src.error_detail,
                             "run_id": run.run_id})
+    for drift in result.drifting:
+        logger.warning("source %s: extraction %s", drift["source"], drift["describe"])
+        emit_event(event="ingest.source.drift",
+                   resource={"prefect.resource.id": f"ingest.source.{drift['source']}",
+                             "prefect.resource.name": drift["source"]},
+                   payload={"source": drift["source"], "since": drift["since"], "moved": drift["moved"],
+                            "describe": drift["describe"], "run_id": run.run_id})
     if result.all_failed:
         logger.error("%s", result.all_failed_line())
         return Failed(message=result.all_failed_line(), data=summary)

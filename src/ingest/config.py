@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ingest import PROJECT_URL, __version__
 from ingest.cron import cron_problem, timezone_problem
@@ -119,6 +119,24 @@ class DedupSettings(_Strict):
     lead_shingles: Annotated[int, Field(ge=0, le=10_000)] = 40
 
 
+class BackfillSettings(_Strict):
+    """Where backfills read the public archives (ingest.interop): a mirror may stand in for either."""
+
+    ccnews_url: str = "https://data.commoncrawl.org/"  # holds crawl-data/CC-NEWS/YYYY/MM/warc.paths.gz
+    wayback_url: str = "https://web.archive.org/"  # holds cdx/search/cdx and web/{timestamp}id_/{url}
+    # between request starts on the Wayback host (CDX pages and captures): the Internet Archive throttles
+    # (429) clients that go faster than about one request a second
+    wayback_delay_s: Annotated[float, Field(ge=0, le=600)] = 1.0
+    wayback_page_size: Annotated[int, Field(ge=1, le=100_000)] = 1000  # CDX rows per page (one checkpoint)
+
+    @field_validator("ccnews_url", "wayback_url")
+    @classmethod
+    def _base_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value, re.I):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+
 class SourceConfig(_Strict):
     name: str
     feed: str
@@ -126,6 +144,22 @@ class SourceConfig(_Strict):
     enabled: bool = True
     # Cron expression of this source's own poll schedule (in the top-level timezone); else the default.
     schedule: str | None = None
+    # The site's hosts, for backfills from WARC files and the Wayback Machine (a host also covers its
+    # subdomains); without it, the feed's registrable domain.
+    hosts: tuple[str, ...] | None = None
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_are_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        out = tuple(h.strip().lower().rstrip(".") for h in value)
+        for h in out:
+            if not re.match(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$", h):
+                raise ValueError(f"must be host names such as www.example.com, got {h!r}")
+        if not out:
+            raise ValueError("must list at least one host (or be left out)")
+        return out
 
     _schedule_is_cron = field_validator("schedule")(_valid_cron)
 
@@ -158,6 +192,32 @@ class KeyphraseSettings(_Strict):
     max_words: Annotated[int, Field(ge=1, le=5)] = 3
 
 
+class DriftSettings(_Strict):
+    """Extraction drift per source (ingest.analyse.drift, where each threshold is explained)."""
+
+    window: Annotated[int, Field(ge=1, le=100_000)] = 30
+    baseline: Annotated[int, Field(ge=1, le=100_000)] = 200
+    min_sample: Annotated[int, Field(ge=1, le=100_000)] = 10
+    history: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    failure_share: Annotated[float, Field(gt=0, le=1)] = 0.25
+    text_chars_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    missing_share: Annotated[float, Field(gt=0, le=1)] = 0.3
+    near_duplicate_share: Annotated[float, Field(gt=0, le=1)] = 0.3
+    near_duplicate_similarity: Annotated[float, Field(gt=0, le=1)] = 0.8
+    language_shift: Annotated[float, Field(gt=0, le=1)] = 0.4
+
+    def thresholds(self) -> Any:
+        """As :class:`ingest.analyse.drift.Thresholds` (which checks how the values fit together)."""
+        from ingest.analyse.drift import Thresholds
+
+        return Thresholds(**self.model_dump())
+
+    @model_validator(mode="after")
+    def _fit_together(self) -> DriftSettings:
+        self.thresholds()  # min_sample <= window, history >= window + min_sample: a ValueError otherwise
+        return self
+
+
 class Config(_Strict):
     database: str | None = None
     # The default poll schedule (cron) and the time zone of every schedule (deployments, serve).
@@ -171,6 +231,8 @@ class Config(_Strict):
     # the tagging taxonomy (relative to the working directory); null turns rule tags off
     taxonomy: str | None = "config/tags.yaml"
     keyphrases: KeyphraseSettings = KeyphraseSettings()
+    backfill: BackfillSettings = BackfillSettings()
+    drift: DriftSettings = DriftSettings()
     # Filled by load_config, never read from the file.
     path: str | None = Field(default=None, exclude=True)
     invalid_sources: tuple[ConfigError, ...] = Field(default=(), exclude=True)

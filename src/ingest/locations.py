@@ -44,6 +44,29 @@ def database_in_file(path: str | os.PathLike[str]) -> str | None:
     return value
 
 
+def drift_in_file(config_path: str | None) -> Any:
+    """The ``drift:`` thresholds of a feeds.yaml (as :class:`ingest.analyse.drift.Thresholds`), read
+    without the full schema, for the read commands; the defaults when there is no file and none was
+    named. A bad value is a :class:`ConfigError` naming the key."""
+    from ingest.analyse.drift import Thresholds
+
+    path = config_path or DEFAULT_CONFIG_PATH
+    if config_path is None and not Path(path).is_file():
+        return Thresholds()
+    import yaml
+
+    try:
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read: {getattr(exc, 'problem', None) or exc}", file=str(path)) from None
+    try:
+        return Thresholds.from_mapping(data.get("drift") if isinstance(data, dict) else None)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), file=str(path), key="drift") from None
+
+
 def read_database_url(cli_value: str | None, config_path: str | None) -> str:
     """The archive a read command opens: the config file is read only when neither ``--db`` nor
     ``INGEST_DATABASE_URL`` says, and its absence is fine unless it was named."""

@@ -219,8 +219,10 @@ def show(id_or_url: str, with_text: bool, db: str | None, config_path: str | Non
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True,
-              help="parquet: typed columns, UTC timestamps, tags as structs (needs --out).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet", "warc"]), default="jsonl",
+              show_default=True, help="parquet: typed columns, UTC timestamps, tags as structs (needs --out). "
+              "warc: the page fetches behind the articles and their provenance, WARC/1.1 (needs --out; "
+              "gzipped per record unless FILE ends in .warc).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
 @click.option("--query", help="Only articles matching this full-text query.")
 @click.option("--all-versions", is_flag=True, help="One record per version of each article (oldest first).")
@@ -233,8 +235,14 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
     """Export articles as JSON lines, CSV (UTF-8) or Parquet, oldest first."""
     from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
 
-    if fmt == "parquet" and not out:
-        raise UsageError("--format parquet needs --out FILE (Parquet is not written to a terminal)")
+    if fmt in ("parquet", "warc") and not out:
+        raise UsageError(f"--format {fmt} needs --out FILE ({fmt.title()} is not written to a terminal)")
+    if fmt == "warc":
+        from ingest.cli.warcexport import export_warc
+
+        engine = open_engine(db, config_path)
+        export_warc(engine, export_ids(engine, query, _filters(sources, tags, since, until, language)), str(out))
+        return
     engine = open_engine(db, config_path) if all_versions else open_reader(db, config_path)
     ids = export_ids(engine, query, _filters(sources, tags, since, until, language))
     if fmt == "parquet":
@@ -294,15 +302,21 @@ def _export_parquet(engine: Any, ids: list[int], out: str, all_versions: bool) -
 @config_option
 @json_option
 @csv_option
-def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False) -> None:
-    """Per source: state, last poll, last error kind, articles, next poll."""
+@click.option("--check", "check_health", is_flag=True,
+              help="Exit 1 when any source is failing or its extraction drifting (for cron and monitoring).")
+def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False,
+            check_health: bool = False) -> None:
+    """Per source: state, last poll, last error kind, articles, next poll, extraction drift."""
+    from ingest.cli.sourcehealth import add_drift, check, drift_cell
     from ingest.store.query import sources_status
 
     with open_reader(db, config_path).connect() as s:
-        rows = sources_status(s)
+        rows = add_drift(s, sources_status(s), config_path)
     # Failing sources first, marked, with what failed: an operator sees them at a glance.
     rows.sort(key=lambda r: (not r["failing"], r["source"]))
     if emit(rows, as_json=as_json, as_csv=as_csv):
+        if check_health:
+            check(rows)
         return
     if not rows:
         click.echo("no sources polled yet")
@@ -312,14 +326,18 @@ def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool
         "last poll": when(r["last_polled_at"]), "status": r["last_status"] or "-",
         "error": f"{r['error_kind']}: {r['error_detail'] or ''}" if r["error_kind"] else "-",
         "articles": r["articles"], "items/day": r["items_per_day"], "failed items": r["failed_items"],
-        "next poll": when(r["next_poll_at"])} for r in rows], wide=("error",))
+        "next poll": when(r["next_poll_at"]), "drift": drift_cell(r)} for r in rows], wide=("error", "drift"))
     failing = [r for r in rows if r["failing"]]
     warned = [r for r in rows if r["feed_warning"] and not r["failing"]]
     if failing:
         click.echo(f"\n{len(failing)} of {len(rows)} sources failing: " +
                    ", ".join(f"{r['source']} ({r['error_kind'] or 'error'})" for r in failing))
+    for r in (r for r in rows if r["drifting"]):
+        click.echo(f"{r['source']}: extraction {r['drift']['describe']}")
     for r in warned:
         click.echo(f"warning: {r['source']}: {_clip(r['feed_warning'], 200)}")
+    if check_health:
+        check(rows)
 
 
 @main.command()

@@ -18,6 +18,7 @@ is the same run lifecycle with tasks instead of threads. The lifecycle is writte
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
@@ -36,6 +37,7 @@ from ingest.pipeline import scheduling
 from ingest.pipeline.results import PollResult
 from ingest.pipeline.stages import PollContext, SourceReport, describe, poll_source, run_summary
 from ingest.store import archive, leases
+from ingest.store.driftreads import drifting_sources
 from ingest.store.runs import run_status
 
 SOURCE_THREADS = 4  # sources polled at once by poll(); pages have their own pools
@@ -121,10 +123,21 @@ class PollRun:
             self.reports.sort(key=lambda r: r.source)
             self.summary = run_summary(self.reports, self.run_id,
                                        [str(p) for p in self.config.invalid_sources])
+            self.summary["drifting"] = self._drifting()
             # asked to stop while running (ingest/shutdown.py): it stopped early, with what it summarises
             stopped = self._ctx is not None and self._ctx.stopping.is_set()
             archive.finish_run(self.engine, self.run_id, "interrupted" if stopped else "completed", self.summary,
                                error="stopped before the end (SIGTERM)" if stopped else None, now=self.clock.now())
+
+    def _drifting(self) -> list[dict[str, Any]]:
+        """The polled sources whose extraction drifts (ingest.analyse.drift), for the summary. Judging
+        them is a read after the run's work: a failure to judge is logged, never the run's failure."""
+        names = [r.source for r in self.reports if r.feed_status != "skipped"]
+        try:
+            return drifting_sources(self.engine, names, self.config.drift.thresholds())
+        except Exception:  # noqa: BLE001  (the archive is written; the verdict can wait for `ingest sources`)
+            logging.getLogger(__name__).exception("could not judge extraction drift")
+            return []
 
 
 def poll(config: Config, engine: Engine, *, sources: Sequence[str] | None = None, due_only: bool = False,

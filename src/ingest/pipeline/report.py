@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ingest.pipeline.results import COUNTED as COUNT_COLUMNS
@@ -11,16 +12,20 @@ def _kinds(failures: dict[str, int]) -> str:
     return ", ".join(f"{kind}×{n}" for kind, n in sorted(failures.items()) if n) or "-"
 
 
-def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per source and in total; a ``drift`` column when a polled source's extraction drifts."""
+    drifting = {d["source"]: d["describe"] for d in summary.get("drifting") or ()}
     rows = []
     for src in summary["sources"]:
         feed = src["feed_status"] + (f" ({src['error_kind']})" if src.get("error_kind") else "")
         rows.append({"source": src["source"], "feed": feed, **{c: src.get(c, 0) for c in COUNT_COLUMNS},
-                     "error kinds": _kinds(src.get("failures", {}))})
+                     "error kinds": _kinds(src.get("failures", {}))}
+                    | ({"drift": drifting.get(src["source"], "-")} if drifting else {}))
     totals = summary["totals"]
     skipped = f", {totals['sources_skipped']} skipped" if totals.get("sources_skipped") else ""
     rows.append({"source": "TOTAL", "feed": f"{totals.get('sources_failed', 0)} failed{skipped}",
-                 **{c: totals.get(c, 0) for c in COUNT_COLUMNS}, "error kinds": _kinds(summary["failures"])})
+                 **{c: totals.get(c, 0) for c in COUNT_COLUMNS}, "error kinds": _kinds(summary["failures"])}
+                | ({"drift": f"{len(drifting)} drifting"} if drifting else {}))
     return rows
 
 
@@ -45,6 +50,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     out = [f"# ingest poll run {summary.get('run_id')}", "",
            "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     out += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    if summary.get("drifting"):
+        out += ["", "Extraction drift:", *(f"- {d['source']}: {d['describe']}" for d in summary["drifting"])]
     if summary.get("config_errors"):
         out += ["", "Skipped configuration entries:", *(f"- {e}" for e in summary["config_errors"])]
     return "\n".join(out)

@@ -63,12 +63,15 @@ class PollResult(Mapping[str, Any]):
     totals: dict[str, int]
     failures: dict[str, int]
     config_errors: list[str]
+    # polled sources whose extraction drifts: {source, since, moved, describe} (ingest.analyse.drift)
+    drifting: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_summary(cls, summary: Mapping[str, Any]) -> PollResult:
         return cls(run_id=summary["run_id"], sources=[SourceResult.from_dict(s) for s in summary["sources"]],
                    totals=dict(summary["totals"]), failures=dict(summary["failures"]),
-                   config_errors=list(summary.get("config_errors", [])))
+                   config_errors=list(summary.get("config_errors", [])),
+                   drifting=list(summary.get("drifting", [])))
 
     @property
     def all_failed(self) -> bool:
@@ -96,17 +99,17 @@ class PollResult(Mapping[str, Any]):
         return {"run_id": self.run_id,
                 "sources": [{k: getattr(s, k) for k in SourceResult.__dataclass_fields__} for s in self.sources],
                 "totals": dict(self.totals), "failures": dict(self.failures),
-                "config_errors": list(self.config_errors)}
+                "config_errors": list(self.config_errors), "drifting": list(self.drifting)}
 
     # Mapping: the JSON summary's keys
     def __getitem__(self, key: str) -> Any:
         return self.as_dict()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(("run_id", "sources", "totals", "failures", "config_errors"))
+        return iter(("run_id", "sources", "totals", "failures", "config_errors", "drifting"))
 
     def __len__(self) -> int:
-        return 5
+        return 6
 
 
 class _Summary(Mapping[str, Any]):
