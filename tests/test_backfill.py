@@ -64,7 +64,7 @@ def test_pure_parts() -> None:
         "2024-01-08..2024-01-15": ["http://a/1"], "2024-01-01..2024-01-20": ["http://a/2"]}
     assert bf.parse_via("archive") == ("archive", None)  # re-extraction from stored bytes (ingest.pipeline.reprocess)
     assert bf.parse_via("urls:/tmp/u.txt") == ("urls", "/tmp/u.txt")
-    with pytest.raises(UsageError, match="--via must be sitemap, feed, urls:FILE or archive, got 'ftp'"):
+    with pytest.raises(UsageError, match="--via must be sitemap, feed, urls:FILE, warc:PATH, ccnews, wayback or archive, got .ftp."):
         bf.parse_via("ftp")
     assert bf.parse_range("2024-01-01", "2024-02-01T12:00+02:00") == (
         datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, 10, tzinfo=UTC))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,11 +75,13 @@ def serve(config_path: str, limit: int) -> None:
 @main.command()
 @click.option("--source", required=True, metavar="NAME", help="The configured source to backfill.")
 @click.option("--since", metavar="DATE",
-              help="Start of the range (YYYY-MM-DD or ISO, UTC); optional only with --via urls:FILE.")
+              help="Start of the range (YYYY-MM-DD or ISO, UTC); optional only with --via urls:FILE and warc:PATH.")
 @click.option("--until", metavar="DATE", help="End of the range, exclusive (default: the end of today).")
-@click.option("--via", default="sitemap", show_default=True, metavar="sitemap|feed|urls:FILE|archive",
+@click.option("--via", default="sitemap", show_default=True,
+              metavar="sitemap|feed|urls:FILE|warc:PATH|ccnews|wayback|archive",
               help="Where past URLs come from: the site's sitemaps, the feed's archive pages (RFC 5005, "
-                   "WordPress ?paged=), a file of URLs, or the archive itself (re-extract stored bytes).")
+                   "WordPress ?paged=), a file of URLs, WARC files (a file, a glob or a directory), Common "
+                   "Crawl News, the Wayback Machine, or the archive itself (re-extract stored bytes).")
 @click.option("--window-days", default=7, show_default=True, type=click.IntRange(1, 366),
               help="Days per window (one checkpoint each).")
 @click.option("--config", "config_path", default=DEFAULT_CONFIG_PATH, show_default=True, metavar="FILE")
@@ -93,22 +96,31 @@ def backfill(source: str, since: str | None, until: str | None, via: str, window
     kind, _ = bf.parse_via(via)
     if since is not None:
         bf.parse_range(since, until)  # a bad date is a usage error before anything opens
-    elif kind != "urls":
-        raise UsageError(f"--since is needed with --via {via} (only urls:FILE may go without)")
+    elif kind not in ("urls", "warc"):
+        raise UsageError(f"--since is needed with --via {via} (only urls:FILE and warc:PATH may go without)")
     config = load_config(config_path)
     config.select([source])
     engine = open_archive(resolve_database_url(db, config))
     bar: list[click.progressbar] = []
+    seen = {"records": 0, "kept": 0}  # archive backfills (files, CDX pages): records read and kept so far
+    archives = kind in ("warc", "ccnews", "wayback")
 
     def on_plan(n: int) -> None:
         if n and not as_json:
-            bar.append(click.progressbar(length=n, label=f"backfill {source} via {via}", file=sys.stderr,
-                                         show_pos=True))
+            label = f"backfill {source} via {via}" + (" (files)" if archives else "")
+            bar.append(click.progressbar(
+                length=n, label=label, file=sys.stderr, show_pos=True,
+                item_show_func=(lambda _: f"{seen['records']} records, {seen['kept']} kept") if archives else None))
             bar[0].__enter__()
 
-    def on_window(_report: bf.WindowReport) -> None:
+    def on_window(report: Any) -> None:
+        seen["records"] += getattr(report, "records", 0)
+        seen["kept"] += getattr(report, "kept", 0)
         if bar:
-            bar[0].update(1)
+            bar[0].update(1, report)
+        elif archives and not as_json:  # CDX pages: their number is not known in advance
+            click.echo(f"{report.unit}: {report.status}, {seen['records']} captures listed, {seen['kept']} kept",
+                       err=True)
 
     try:
         summary = bf.backfill(config, engine, source, since=since, until=until, via=via, window_days=window_days,

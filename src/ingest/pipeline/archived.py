@@ -2,8 +2,8 @@
 (``--via ccnews``) and the Wayback Machine (``--via wayback``).
 
 Each reads *units* (a WARC file; a CDX page), keeps the source's site's HTML pages dated within
-``[since, until)``, and hands them in batches to the same page stage as polls (extract, dedup, store)
-through a fetcher that answers with the archived bytes instead of the network. Every page becomes an
+``[since, until)``, and puts them in batches through the same extract, dedup and store steps as polls,
+with the archived bytes in place of a fetch of the live page. Every page becomes an
 entry of the source keyed ``backfill:<canonical URL>``, as in any backfill, so a re-run adds nothing and
 a page already archived is a sighting. A checkpoint per unit (``backfill_checkpoints``; via
 ``warc:<file>``, ``ccnews:<path>``, ``wayback:<host>:<resume key>``) makes a killed backfill resume at
@@ -23,13 +23,14 @@ from typing import Any
 from ingest import decide
 from ingest.config import SourceConfig
 from ingest.errors import ErrorKind
+from ingest.extract.pages import PageInput
 from ingest.feeds.parse import FeedEntry
 from ingest.fetch.client import Fetcher, FetchRecord, FetchResult
 from ingest.fetch.stream import StreamError, StreamFetcher, stream_record
 from ingest.interop import ccnews, wayback
 from ingest.interop.captures import Capture, SiteMatcher, as_fetch_result
 from ingest.interop.warc_in import WarcFormatError, read_warc, warc_files
-from ingest.pipeline.stages import BATCH_SIZE, PollContext, SourceReport, WorkItem, process_batch
+from ingest.pipeline.stages import BATCH_SIZE, PollContext, SourceReport
 from ingest.store import archive, checkpoints, leases
 from ingest.store import captures as capture_rows
 from ingest.store import entries as entry_rows
@@ -68,27 +69,6 @@ class UnitReport:
                 **{k: self.counts.get(k, 0) for k in COUNTS}}
 
 
-class ReplayFetcher:
-    """Answers the page stage's requests from the pages of the current batch, by canonical URL."""
-
-    def __init__(self) -> None:
-        self.pages: dict[str, Pending] = {}
-        self.started: dict[str, datetime] = {}  # canonical URL -> start of the fetch row written
-
-    def fetch_page(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        canonical = canonicalize(url)
-        result = self.pages[canonical].get()
-        if result.records:
-            self.started[canonical] = result.records[-1].started_at
-        return result
-
-    def take_robots_fetches(self) -> list[FetchResult]:
-        return []  # archived bytes are not fetched: there is no robots.txt to ask
-
-    def close(self) -> None:
-        pass
-
-
 class ArchiveBackfill:
     """One backfill of one source from an archive; see the module docstring."""
 
@@ -102,13 +82,6 @@ class ArchiveBackfill:
         self.problems: list[str] = []
         self.reports: list[UnitReport] = []
         self.units_total = 0
-        self.replay = ReplayFetcher()
-        # a context of its own for the page stage, sharing the run's extractor processes and clock
-        self.rctx = PollContext(ctx.config, ctx.engine, ctx.run_id, fetcher=self.replay,  # type: ignore[arg-type]
-                                extractor=ctx.extractor, clock=ctx.clock)
-
-    def close(self) -> None:
-        self.rctx.close()
 
     # --- units --------------------------------------------------------------------------------------
 
@@ -148,7 +121,7 @@ class ArchiveBackfill:
             self.archive_batch(batch, report)
         return report
 
-    # --- one batch through the page stage -------------------------------------------------------------
+    # --- one batch: extract, dedup, store -------------------------------------------------------------
 
     def archive_batch(self, pages: Iterable[Pending], report: UnitReport) -> None:
         ctx, now = self.ctx, self.ctx.now()
@@ -181,21 +154,35 @@ class ArchiveBackfill:
 
             retry_lost_races(settle)
             report.counts["unchanged"] += len(plan.link_known)  # archived already: a sighting
-        pages_by_canonical = {canonical: p for canonical, p in by_key.values()}
-        self.replay.pages, self.replay.started = pages_by_canonical, {}
-        work = [WorkItem((eid,), link, canonical) for eid, link, canonical in plan.to_fetch]
+        by_canonical = {canonical: p for canonical, p in by_key.values()}
+        fetched: list[tuple[int, str, str, FetchResult]] = []
+        order = {canonical: i for i, (canonical, _) in enumerate(by_key.values())}  # as read (rows come by key)
+        for eid, link, canonical in sorted(plan.to_fetch, key=lambda t: order.get(t[2], len(order))):
+            if ctx.stopping.is_set():  # the run is being stopped: the rest stays pending, the unit open
+                report.status = "open"
+                break
+            fetched.append((eid, link, canonical, by_canonical[canonical].get()))
+        # Extracted in parallel (the extractor processes) but stored in the order read, in one
+        # transaction: of two copies of one text, the first in the archive read becomes the article, as
+        # it did in the archive that wrote it (a WARC exported by ingest imports to the same articles).
+        ok = [r for *_, r in fetched if r.ok and not r.not_modified]
+        extracted = iter(ctx.extractor.extract_many(
+            [PageInput(url=r.final_url or r.url, body=r.body, content_type=r.content_type, status=r.status) for r in ok],
+            precompute=ctx.precompute))
+        outcomes = [archive.PageOutcome((eid,), link, r, next(extracted) if r.ok and not r.not_modified else None)
+                    for eid, link, _, r in fetched]
         stored = SourceReport(self.source.name)
-        for i in range(0, len(work), BATCH_SIZE):
-            stored.add(process_batch(self.rctx, self.source_id, work[i:i + BATCH_SIZE]))
+        stored.add(archive.store_outcomes(ctx.engine, outcomes, run_id=ctx.run_id, source_id=self.source_id,
+                                          next_attempt=decide.next_item_attempt, enricher=ctx.enricher,
+                                          now=ctx.now()))
         for k in COUNTS:
             report.counts[k] += stored.counts.get(k, 0)
         report.counts["unchanged"] += stored.counts.get("known", 0)
         if any(kind in RETRYABLE for kind in stored.failures):
             report.status = "open"  # a capture to fetch again: the unit is not done
         capture_rows.record_provenance(ctx.engine, self.source_id, [
-            capture_rows.Provenance(f"backfill:{canonical}", started, **{
-                k: v for k, v in pages_by_canonical[canonical].provenance.items()})
-            for canonical, started in self.replay.started.items()])
+            capture_rows.Provenance(f"backfill:{canonical}", r.records[-1].started_at, **by_canonical[canonical].provenance)
+            for _, _, canonical, r in fetched if r.records])
 
     # --- the three archives -----------------------------------------------------------------------------
 
@@ -368,16 +355,13 @@ def run_archive_backfill(ctx: PollContext, source: SourceConfig, kind: str, path
     """The backfill of one source from an archive (``kind``: warc, ccnews, wayback); the summary has the
     shape of every backfill's (its windows are the units)."""
     job = ArchiveBackfill(ctx, source, ctx.source_id(source), since, until, on_unit, on_plan)
-    try:
-        if kind == "warc":
-            assert path is not None
-            job.from_files(path)
-        elif kind == "ccnews":
-            job.from_ccnews()
-        else:
-            job.from_wayback()
-    finally:
-        job.close()
+    if kind == "warc":
+        assert path is not None
+        job.from_files(path)
+    elif kind == "ccnews":
+        job.from_ccnews()
+    else:
+        job.from_wayback()
     totals: Counter[str] = Counter()
     for r in job.reports:
         totals.update({k: r.counts.get(k, 0) for k in COUNTS})
