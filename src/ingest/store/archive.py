@@ -27,7 +27,7 @@ from ingest.errors import ErrorKind, FetchError
 from ingest.extract.pages import Extraction, ExtractionFailure
 from ingest.feeds.parse import FeedEntry
 from ingest.fetch.client import FetchRecord, FetchResult
-from ingest.store import enrich, events, revisions
+from ingest.store import enrich, events, revisions, searchindex
 from ingest.store.blobs import PackedBody, pack_body, unpack_body
 from ingest.store.db import insert_ignore, read_session, write_session
 from ingest.store.db import run_core as _run
@@ -509,4 +509,5 @@ def _store_outcomes(engine: Engine, outcomes: Sequence[PageOutcome], *, run_id: 
                 with s.begin_nested():
                     _set_entries(s, o.entry_ids, status="failed", error_kind="internal",
                                  error_detail=f"store: {str(exc.orig).splitlines()[0]}")
+        searchindex.index_in_batch(s)  # the full-text index of what this batch archived or changed
     return results

@@ -139,7 +139,7 @@ def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
 def export_ids(engine: Engine, query: str | None, filters: Filters) -> list[int]:
     """Ids of the articles to export, oldest first (ids are small: records are read in chunks)."""
     if query:
-        hits = search(engine, query, filters, limit=10_000_000)
+        hits = search(engine, query, filters, limit=10_000_000, snippets=False)
         return sorted(h.article_id for h in hits)
     params: dict[str, Any] = {}
     where = where_clauses(filters, engine.dialect.name, params)

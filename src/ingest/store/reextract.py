@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from ingest.analyse.dedup import content_sha256
 from ingest.extract.pages import Extraction, PageInput
-from ingest.store import archive, clusters, revisions, tagstore
+from ingest.store import archive, clusters, revisions, searchindex, tagstore
 from ingest.store.db import insert_ignore, read_session
 from ingest.store.enrich import Enricher
 from ingest.store.models import Article, ArticleState, Fetch, Source, TextHash
@@ -93,4 +93,5 @@ def record_reextraction(s: Session, enricher: Enricher, article_id: int, fetch_i
                                params=enricher.params, title_window=enricher.title_window, now=now)
     if enricher.taxonomy is not None:
         tagstore.apply_rule_tags(s, enricher.taxonomy, article_id, title, text, now=now)
+    searchindex.index_in_batch(s)  # a revised text is indexed again (store/searchindex.py)
     return outcome

@@ -1,15 +1,16 @@
-"""Full-text search over articles: FTS5 on SQLite, tsvector + GIN on PostgreSQL.
+"""Full-text search over articles: FTS5 on SQLite, tsvector + GIN on PostgreSQL, over the same tokens.
 
-User input never reaches SQL as text: it is translated into the engine's query language and bound as a
-parameter. The default syntax is the same on both engines (PostgreSQL's ``websearch_to_tsquery``):
-words are ANDed, ``"quoted phrases"``, ``OR`` between words, ``-word`` excludes, ``word*`` matches a
-prefix (SQLite only). ``raw=True`` passes FTS5 / ``to_tsquery`` syntax through; its syntax errors
-become :class:`~ingest.errors.UsageError`.
+User input never reaches SQL as text: it is analysed like the articles (ingest.analyse.searchtext),
+translated into the engine's query language (store/searchquery.py) and bound as a parameter. The
+default syntax is the same on both engines: words are ANDed, ``"quoted phrases"``, ``OR`` between
+words, ``-word`` excludes, ``word*`` matches a prefix; words match across inflection (stems) and inside
+CJK runs (bigrams). ``raw=True`` passes FTS5 / ``to_tsquery`` syntax through (it meets the exact
+tokens only); its syntax errors become :class:`~ingest.errors.UsageError`. Snippets are made in Python
+for the returned rows only (ingest.analyse.snippets).
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,12 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.errors import UsageError
 from ingest.store.reads import rows as read_rows
+from ingest.store.searchquery import (
+    ARCHIVE_LANGUAGES,
+    archive_languages,
+    fts5_query,
+    parse,
+    to_fts5,
+    to_tsquery,
+)
+
+__all__ = ["Filters", "Hit", "fts5_query", "search", "where_clauses"]
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-_TOKEN = re.compile(r'-?"[^"]*"?|\S+')
-_WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,35 +42,6 @@ class Filters:
     until: datetime | None = None
     language: str | None = None
     article_ids: tuple[int, ...] = field(default=())
-
-
-def fts5_query(user: str) -> str:
-    """Translate the websearch-like syntax into a safe FTS5 expression (every term quoted)."""
-    parts: list[str] = []
-    pending_or = False
-    for tok in _TOKEN.findall(user):
-        if tok == "OR" and parts:
-            pending_or = True
-            continue
-        negate = tok.startswith("-") and len(tok) > 1
-        tok = tok[1:] if negate else tok
-        prefix = tok.endswith("*") and not tok.startswith('"')
-        term = tok.strip('"').rstrip("*").replace('"', "")
-        if not _WORD.search(term):  # punctuation alone tokenises to nothing
-            continue
-        expr = '"' + term + '"' + ("*" if prefix else "")
-        if negate:
-            if parts:
-                parts[-1] = f"{parts[-1]} NOT {expr}"
-            continue
-        if pending_or and parts:
-            parts[-1] = f"({parts[-1]} OR {expr})"
-        else:
-            parts.append(expr)
-        pending_or = False
-    if not parts:
-        raise UsageError(f"search query {user!r} has no words to search for")
-    return " AND ".join(parts)
 
 
 def where_clauses(filters: Filters, dialect: str, params: dict[str, Any]) -> list[str]:
@@ -97,27 +77,31 @@ class Hit:
 
 
 def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, limit: int = 20,
-           offset: int = 0, raw: bool = False) -> list[Hit]:
-    """Article ids best first (by relevance with a query, newest first without one)."""
+           offset: int = 0, raw: bool = False, snippets: bool = True) -> list[Hit]:
+    """Article ids best first (by relevance with a query, newest first without one); ``snippets=False``
+    when only the ids are wanted (export)."""
     dialect = engine.dialect.name
     if query and "\x00" in query:  # PostgreSQL refuses NUL in text; no engine can match it anyway
         raise UsageError(f"bad search query {query!r}: it contains a NUL character")
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     where = where_clauses(filters, dialect, params)
+    plan = None
     if not query:
         sql = ("SELECT a.id, NULL, NULL FROM articles a" + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY COALESCE(a.published_at, a.first_seen_at) DESC, a.id DESC LIMIT :limit OFFSET :offset")
     elif dialect == "sqlite":
-        params["q"] = query if raw else fts5_query(query)
-        sql = ("SELECT a.id, bm25(articles_fts, 10.0, 1.0) AS score, "
-               "snippet(articles_fts, 1, '[', ']', '…', 16) FROM articles_fts "
+        plan = None if raw else parse(query, _languages(engine))
+        params["q"] = query if plan is None else to_fts5(plan)
+        # title 10 : text 1, as before; exact forms rank first as they match their stems too
+        sql = ("SELECT a.id, bm25(articles_fts, 10.0, 1.0) AS score, NULL FROM articles_fts "
                "JOIN articles a ON a.id = articles_fts.rowid WHERE articles_fts MATCH :q"
                + "".join(" AND " + w for w in where) + " ORDER BY score, a.id LIMIT :limit OFFSET :offset")
     elif dialect == "postgresql":
-        params["q"] = query
-        fn = "to_tsquery" if raw else "websearch_to_tsquery"
-        sql = (f"SELECT a.id, ts_rank_cd(a.search_vector, q) AS score, ts_headline('simple', a.text, q, "
-               f"'StartSel=[,StopSel=],MaxWords=30,MinWords=12') FROM articles a, {fn}('simple', :q) q "
+        plan = None if raw else parse(query, _languages(engine))
+        params["q"] = query if plan is None else to_tsquery(plan)
+        # the analyser's lexemes are cast, not parsed again; raw syntax goes through the parser
+        q = "to_tsquery('simple', :q)" if plan is None else "CAST(:q AS tsquery)"
+        sql = (f"SELECT a.id, ts_rank_cd(a.search_vector, q) AS score, NULL FROM articles a, {q} q "
                "WHERE a.search_vector @@ q" + "".join(" AND " + w for w in where)
                + " ORDER BY score DESC, a.id LIMIT :limit OFFSET :offset")
     else:
@@ -140,4 +124,26 @@ def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, l
         # The statement is fixed and was tested; what varies is the bound query text.
         message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise UsageError(f"bad search query {query!r}: {message}") from None
-    return [Hit(int(r[0]), None if r[1] is None else float(r[1]), r[2]) for r in rows]
+    shown = _snippets(engine, [int(r[0]) for r in rows], plan, query) if query and snippets and rows else {}
+    return [Hit(int(r[0]), None if r[1] is None else float(r[1]), shown.get(int(r[0]))) for r in rows]
+
+
+def _languages(engine: Any) -> frozenset[str]:
+    with engine.connect() as conn:
+        return archive_languages([r.x for r in read_rows(conn, ARCHIVE_LANGUAGES)])
+
+
+def _snippets(engine: Any, ids: list[int], plan: Any, query: str) -> dict[int, str]:
+    """A snippet for each returned hit (and for no other match)."""
+    from ingest.analyse.snippets import highlight_of, snippet
+
+    if plan is None:  # raw syntax: highlight its words as plain words
+        try:
+            plan = parse(" ".join(w for w in query.replace('"', " ").split() if w not in ("AND", "OR", "NOT")))
+        except UsageError:
+            return {}
+    h = highlight_of(plan.positive())
+    with engine.connect() as conn:
+        found = read_rows(conn, "SELECT id, language, text FROM articles WHERE id IN :ids", {"ids": ids},
+                          expanding=("ids",))
+    return {int(r.id): snippet(r.text or "", r.language, h) for r in found}
