@@ -179,3 +179,55 @@ def test_a_feed_stage_that_lost_a_race_is_run_again_whole(tmp_path: Path, monkey
             src = s.execute(select(Source)).scalar_one()
             assert src.last_status == "ok" and src.body_sha256 and src.last_new_item_at is not None
             assert s.execute(select(func.count()).select_from(Fetch).where(Fetch.kind == "feed")).scalar_one() == 1
+
+
+def test_overlapping_claims_in_any_order_never_deadlock(postgres_url: str) -> None:
+    """The 90-day soak's scheduler died of PostgreSQL's deadlock detector: two runs claimed overlapping
+    sources in different orders (due ones first, then those with page work only). Claims now lock rows in
+    id order, and a claim that still loses a race to another writer is run again, whole.
+
+    Deterministic interleaving: another transaction holds the second source; the claim takes the first
+    and waits for the second; the other transaction then asks for the first. PostgreSQL breaks that
+    deadlock by aborting the claim (its detector fires first). The claim must still succeed."""
+    import threading
+    import time
+
+    import psycopg
+
+    engine = open_archive(postgres_url)
+    cfg = parse_config({"sources": [{"name": n, "feed": f"http://{n}.example/f"} for n in ("a", "b")]})
+    ids = archive.ensure_sources(engine, cfg.sources)
+    first, second = sorted(ids.values())
+    plain, _, options = postgres_url.replace("postgresql+psycopg://", "postgresql://").partition("?options=")
+    from urllib.parse import unquote
+
+    other = psycopg.connect(plain, options=unquote(options))
+    other.execute("SET deadlock_timeout = '5s'")  # the claim's side detects (and loses) the deadlock first
+    other.execute("SELECT id FROM sources WHERE id = %s FOR UPDATE", (second,))
+    result: dict[str, Any] = {}
+
+    def claim() -> None:
+        try:
+            result["taken"] = leases.acquire_many(engine, [second, first], "run-claim", timedelta(hours=1))
+        except Exception as exc:  # noqa: BLE001  (asserted below)
+            result["error"] = exc
+
+    thread = threading.Thread(target=claim)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the claim waits for the row we hold
+        waiting = other.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+        if waiting and waiting[0]:
+            break
+        time.sleep(0.05)
+    try:
+        other.execute("SELECT id FROM sources WHERE id = %s FOR UPDATE", (first,))
+    except psycopg.errors.DeadlockDetected:
+        other.rollback()  # this side lost instead: the claim goes on
+    else:
+        other.commit()
+    thread.join(60)
+    other.close()
+    assert "error" not in result, result.get("error")
+    assert result["taken"] == {first, second}
+    engine.dispose()
