@@ -35,9 +35,13 @@ MAX_POSITIONS_PER_LEXEME = 256  # PostgreSQL keeps the first 256 positions of a 
 # tokens are already folded; ``categories`` keeps combining marks inside words (Indic vowel signs)
 FTS5_TOKENIZE = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"
 
-SQLITE_DDL = [
+# the index columns, then (once they are filled: the FTS5 table is built from them by 'rebuild', and a
+# 'delete' of a row it never held would be an error) the table, its triggers and the pending index
+SQLITE_COLUMNS = [
     "ALTER TABLE articles ADD COLUMN search_title TEXT",
     "ALTER TABLE articles ADD COLUMN search_text TEXT",
+]
+SQLITE_INDEX = [
     "CREATE VIRTUAL TABLE [articles_fts] USING FTS5 ([search_title], [search_text], content=[articles], "
     f"tokenize=\"{FTS5_TOKENIZE}\")",
     """CREATE TRIGGER [articles_ai] AFTER INSERT ON [articles] BEGIN
@@ -55,6 +59,7 @@ WHEN old.[title] IS NOT new.[title] OR old.[text] IS NOT new.[text] OR old.[lang
   UPDATE [articles] SET [search_title] = NULL, [search_text] = NULL WHERE rowid = new.rowid;
 END""",
     "CREATE INDEX ix_articles_search_pending ON articles (id) WHERE search_text IS NULL",
+    "INSERT INTO [articles_fts] ([articles_fts]) VALUES ('rebuild')",
 ]
 SQLITE_DROP = [
     "DROP INDEX IF EXISTS ix_articles_search_pending",
@@ -63,8 +68,8 @@ SQLITE_DROP = [
     "DROP TABLE IF EXISTS [articles_fts]",
 ]
 
-POSTGRES_DDL = [
-    "ALTER TABLE articles ADD COLUMN search_vector tsvector",
+POSTGRES_COLUMNS = ["ALTER TABLE articles ADD COLUMN search_vector tsvector"]
+POSTGRES_INDEX = [
     "CREATE INDEX ix_articles_search_vector ON articles USING GIN (search_vector)",
     "CREATE INDEX ix_articles_search_pending ON articles (id) WHERE search_vector IS NULL",
     """CREATE FUNCTION articles_search_stale() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -56,16 +56,18 @@ def upgrade() -> None:
         for name in ("articles_au", "articles_ad", "articles_ai"):
             op.execute(f"DROP TRIGGER IF EXISTS [{name}]")
         op.execute("DROP TABLE IF EXISTS [articles_fts]")
-        statements = searchindex.SQLITE_DDL
+        columns, index = searchindex.SQLITE_COLUMNS, searchindex.SQLITE_INDEX
     elif bind.dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_articles_search_vector")
         op.execute("ALTER TABLE articles DROP COLUMN IF EXISTS search_vector")
-        statements = searchindex.POSTGRES_DDL
+        columns, index = searchindex.POSTGRES_COLUMNS, searchindex.POSTGRES_INDEX
     else:
         return
-    for statement in statements:
+    for statement in columns:
         op.execute(statement)
-    searchindex.index_pending(bind)
+    searchindex.index_pending(bind)  # every article, before the index exists: one build, not row by row
+    for statement in index:
+        op.execute(statement)
 
 
 def downgrade() -> None:
