@@ -93,7 +93,10 @@ def test_text_is_exactly_trafilatura_extract_on_every_corpus_page(corpus_dir: Pa
     worker = threading.Thread(target=lambda: ours.extend(pool.extract_many(inputs)))
     worker.start()
     options = SETTINGS.trafilatura_options()
-    reference = [trafilatura.extract(body, url=url, **options) for _, url, body in pages]
+    assert options["include_comments"] is False  # the default: comments apart from the text
+    # trafilatura's own output with comments: our text, then our comments (extracted apart, not lost)
+    reference = [trafilatura.extract(body, url=url, **(options | {"include_comments": True}))
+                 for _, url, body in pages]
     worker.join()
 
     assert len(ours) == len(pages)
@@ -105,7 +108,11 @@ def test_text_is_exactly_trafilatura_extract_on_every_corpus_page(corpus_dir: Pa
             assert expected is None or len(expected) < SETTINGS.min_text_chars, relative
             short.append(relative)
             continue
-        assert result.text == expected, relative
+        if result.comments:  # the text, then the comments (trafilatura's whitespace between them aside)
+            assert expected.startswith(result.text), relative
+            assert expected[len(result.text):].split() == result.comments.split(), relative
+        else:
+            assert result.text == expected, relative
         assert (result.extractor, result.extractor_version) == ("trafilatura", trafilatura.__version__)
         assert result.options == options
         assert result.encoding == "utf-8"
@@ -141,7 +148,8 @@ def test_metadata_matches_the_corpus_expectations(corpus_dir: Path, relative: st
     expected = expected_parse(corpus_dir, relative)
     assert result.title == expected["title"]
     assert list(result.authors) == expected["authors"] == list(authors)
-    assert result.published == published == expected["publishing_date"][:10]
+    assert result.published[:10] == published == expected["publishing_date"][:10]
+    assert result.published_precision == "datetime"  # the page's own time, not a day
     assert (result.language, result.language_source) == (language, "page")
     assert result.canonical_url == canonical
 
@@ -178,7 +186,8 @@ def test_constructed_page_metadata(seed_paragraphs: list[str]) -> None:
     assert result.canonical_url == "https://www.example.com/news/2025/01/pows.html"
     assert (result.language, result.language_source) == ("en", "page")
     assert result.authors == ("Olena Kovalenko", "Andriy Melnyk")
-    assert result.published == "2025-01-14"
+    assert (result.published, result.published_source, result.published_precision) == (
+        "2025-01-14T12:20:00+02:00", "meta", "datetime")
     assert result.encoding == "utf-8"
 
 

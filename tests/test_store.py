@@ -294,10 +294,14 @@ def test_queries(db) -> None:
         assert rec == {
             "id": item.article_id, "url": "https://example.org/1", "canonical_url": "https://example.org/1",
             "source": "src", "feed_urls": ["https://example.org/src.rss"], "title": "POWs",
-            "authors": ["A. Writer"], "published_at": "2025-02-01T00:00:00Z", "language": "en", "text": TEXT,
+            "authors": ["A. Writer"], "published_at": "2025-02-01", "language": "en", "text": TEXT,
             "tags": [], "content_sha256": rec["content_sha256"], "fetched_at": rec["fetched_at"],
             "extractor": "trafilatura", "extractor_version": "2.3.1", "first_seen_at": rec["first_seen_at"],
-            "sitename": "Site", "version": 1, "gone_since": None, "gone_status": None, "events": []}
+            "sitename": "Site", "version": 1, "gone_since": None, "gone_status": None, "events": [],
+            # a day-only page date: exported as the day, with its precision (no source: built by hand)
+            "published_source": None, "published_precision": "date", "published_local": "2025-02-01",
+            "modified_at": None, "title_raw": None, "organisations": [], "language_declared": None,
+            "comments": None}
         st = stats(s)
         assert (st["articles"], st["entries"], st["entries_by_status"]) == (1, 1, {"archived": 1})
         assert sources_status(s)[0]["articles"] == 1

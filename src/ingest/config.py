@@ -65,8 +65,9 @@ class ExtractSettings(_Strict):
     min_text_chars: Annotated[int, Field(ge=0)] = 200
     # Worker processes for trafilatura (it is not thread-safe); null means one per core.
     workers: Annotated[int | None, Field(ge=1, le=64)] = None
-    # Passed to trafilatura as is and recorded with every extraction.
-    include_comments: bool = True
+    # Recorded with every extraction. Readers' comments are always extracted apart (stored in the
+    # article's ``comments``); include_comments: true appends them to the text, as trafilatura.extract does.
+    include_comments: bool = False
     include_tables: bool = True
     favor_precision: bool = False
     favor_recall: bool = False

@@ -1,9 +1,12 @@
 """Article text and metadata from page bytes, with trafilatura, in worker processes.
 
 :func:`extract_page` is pure: bytes in, an :class:`Extraction` or an :class:`ExtractionFailure` out.
-Its ``text`` is exactly what ``trafilatura.extract(html, url=url, **options)`` returns: one
-``bare_extraction`` call with metadata, then trafilatura's own txt serialiser, so metadata costs no
-second pass over the page.
+Its ``text`` is trafilatura's main text, rendered by trafilatura's own txt serialiser from one
+``bare_extraction`` call with metadata: readers' comments are extracted apart (``comments``) and are
+part of ``text`` only with ``include_comments: true``, which makes ``text`` exactly
+``trafilatura.extract(html, url=url, **options)``. The metadata (publication time, headline, byline,
+language) is chosen by the rules of ingest.extract.metadata from the page's own markup and
+trafilatura's reading of it.
 
 trafilatura is not thread-safe (it crashes the interpreter when called from threads), so the pipeline
 extracts through :class:`ExtractorPool`, a pool of worker processes. trafilatura is imported lazily:
@@ -12,7 +15,6 @@ the main process never needs it.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import logging
 import math
@@ -26,12 +28,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from ingest.analyse.precompute import Precompute, TextFacts, text_facts
 from ingest.config import ExtractSettings
 from ingest.errors import ErrorKind
 from ingest.extract.decode import charset_from_content_type, decode_html
+from ingest.extract.metadata import HTMLDATE_FORMAT, page_metadata, parse_document
 from ingest.fetch.botwall import detect_bot_wall
 from ingest.store.blobs import PackedBody, pack_body
 
@@ -45,9 +47,6 @@ _BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"
                  b"RIFF", b"OggS", b"fLaC", b"ID3", b"\x00\x00\x00")
 _UNICODE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _HTML_SNIFF = re.compile(r"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<meta\s|<title[\s>]", re.I)
-_HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.I)
-_LANG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{1,8})*$")
-_NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
 
 # trafilatura.extract() keyword (as in ExtractSettings.trafilatura_options()) -> Extractor parameter.
 _EXTRACTOR_PARAMS = {"include_comments": "comments", "include_tables": "tables", "favor_precision": "precision",
@@ -69,8 +68,8 @@ class Extraction:
     title: str | None
     authors: tuple[str, ...]
     published: str | None
-    language: str | None
-    language_source: str | None  # "page" or "detected"
+    language: str | None  # primary subtag, normalised (nb -> no)
+    language_source: str | None  # "page" (declared, not contradicted by the text) or "detected"
     sitename: str | None
     description: str | None
     hostname: str | None
@@ -82,6 +81,15 @@ class Extraction:
     extractor: str
     extractor_version: str
     options: dict[str, Any]
+    # Provenance of the metadata (ingest.extract.metadata); defaults for callers that build one by hand.
+    title_source: str | None = None  # jsonld | og | twitter | h1 | title | trafilatura
+    title_raw: str | None = None  # the page's <title> as written
+    organisations: tuple[str, ...] = ()  # publishers/newsrooms credited (people and agencies: authors)
+    published_source: str | None = None  # jsonld | meta | time-element | htmldate | url
+    published_precision: str | None = None  # "datetime" or "date" (published is then YYYY-MM-DD)
+    modified: str | None = None  # the last modification the page declares, ISO 8601
+    language_declared: str | None = None  # the page's declaration as written ("pt-BR")
+    comments: str | None = None  # readers' comments, apart from the text
     # Filled by the worker processes when asked (ingest.analyse.precompute); not part of the extraction's value.
     packed: PackedBody | None = field(default=None, compare=False, repr=False)
     facts: TextFacts | None = field(default=None, compare=False, repr=False)
@@ -119,7 +127,7 @@ def extract_page(page: PageInput, settings: ExtractSettings) -> ExtractResult:
     try:
         import trafilatura
 
-        doc, text = _trafilatura(html, page.url, options)
+        doc, text, comments = _trafilatura(html, page.url, options)
     except Exception as exc:  # anything trafilatura raises is its failure, not ours
         return ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}")
     if text is None or doc is None:
@@ -128,34 +136,40 @@ def extract_page(page: PageInput, settings: ExtractSettings) -> ExtractResult:
         return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION,
                                  f"{len(text)} characters of text, fewer than {settings.min_text_chars}")
 
-    canonical, page_lang = _head_facts(html, page.url)
-    language = _language_code(doc.language) or page_lang
-    source = "page" if language else None
-    if language is None:
-        language, source = _detect_language(text), "detected"
+    meta = page_metadata(parse_document(html), doc, text, page.url)
     return Extraction(
         text=text,
-        title=_clean(doc.title),
-        authors=_split_authors(doc.author),
-        published=_clean(doc.date),
-        language=language,
-        language_source=source,
-        sitename=_clean(doc.sitename),
+        title=meta.title,
+        authors=meta.authors,
+        published=meta.published,
+        language=meta.language.language,
+        language_source=meta.language.source,
+        sitename=meta.sitename or _clean(doc.sitename),
         description=_clean(doc.description),
         hostname=_clean(doc.hostname),
         categories=_unique(doc.categories),
         tags=_unique(doc.tags),
-        canonical_url=canonical,
+        canonical_url=meta.canonical_url,
         image=_clean(doc.image),
         encoding=encoding,
         extractor=EXTRACTOR,
         extractor_version=trafilatura.__version__,
         options=options,
+        title_source=meta.title_source,
+        title_raw=meta.title_raw,
+        organisations=meta.organisations,
+        published_source=meta.published_source,
+        published_precision=meta.published_precision,
+        modified=meta.modified,
+        language_declared=meta.language.declared,
+        comments=comments,
     )
 
 
-def _trafilatura(html: str, url: str, options: dict[str, Any]) -> tuple[Any, str | None]:
-    """(Document, txt) as trafilatura.extract(html, url=url, **options) would produce the txt."""
+def _trafilatura(html: str, url: str, options: dict[str, Any]) -> tuple[Any, str | None, str | None]:
+    """(Document, txt, comments). Comments are always extracted, apart: trafilatura then also removes
+    them from the tree before looking for the main text. The txt carries them only when the options
+    ask for it (it is then what trafilatura.extract(html, url=url, **options) returns)."""
     from trafilatura import bare_extraction
     from trafilatura.core import determine_returnstring
     from trafilatura.settings import Extractor
@@ -164,13 +178,24 @@ def _trafilatura(html: str, url: str, options: dict[str, Any]) -> tuple[Any, str
         params = {_EXTRACTOR_PARAMS[name]: value for name, value in options.items()}
     except KeyError as exc:
         raise TypeError(f"unsupported trafilatura option {exc.args[0]!r}") from None
-    # Same Extractor as extract() builds, plus metadata; the txt is then rendered without the
-    # metadata header, as extract() does by default.
+    inline_comments = bool(params.pop("comments", False))
+    # Same Extractor as extract() builds, plus metadata, comments apart, and htmldate asked for the time
+    # (its max_date is htmldate's own default, today: a page dated in the future is no evidence).
+    dates = {"original_date": True, "extensive_search": True, "outputformat": HTMLDATE_FORMAT}
     doc = bare_extraction(html, url=url, options=Extractor(output_format="txt", url=url, with_metadata=True,
-                                                           **params))
+                                                           comments=True, date_params=dates, **params))
     if doc is None:
-        return None, None
-    return doc, determine_returnstring(doc, Extractor(output_format="txt", url=url, **params))
+        return None, None, None
+    from lxml.etree import Element
+
+    render = Extractor(output_format="txt", url=url, comments=True, **params)
+    # rendered as extract() renders a text without comments (an empty comments body, then strip())
+    inline = determine_returnstring(doc, render) if inline_comments else None  # exactly extract()'s
+    comments_body, doc.commentsbody = doc.commentsbody, Element("body")
+    main = determine_returnstring(doc, render)
+    doc.body = comments_body
+    comments = determine_returnstring(doc, render) if comments_body is not None and len(comments_body) else ""
+    return doc, inline if inline is not None else main, comments or None
 
 
 # A few NUL bytes in a page of markup are a template or CMS glitch, not a binary file: at most this share
@@ -214,65 +239,6 @@ def _binary_reason(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def _head_facts(html: str, page_url: str) -> tuple[str | None, str | None]:
-    """(canonical URL, language of <html lang>), from a parse of the document head only."""
-    import lxml.html
-
-    end = _HEAD_END.search(html, 0, 2_000_000)
-    head = html[: end.start()] if end else html[:200_000]
-    try:
-        root = lxml.html.document_fromstring(head.encode("utf-8", "replace"),
-                                             parser=lxml.html.HTMLParser(encoding="utf-8"))
-    except Exception:  # an unparseable head has neither
-        return None, None
-    base = page_url
-    for href in root.xpath("//base/@href"):
-        base = urljoin(page_url, href.strip())
-        break
-    canonical = None
-    for link in root.xpath("//link[@rel][@href]"):
-        if "canonical" in link.get("rel", "").lower().split():
-            resolved = urljoin(base, link.get("href", "").strip())
-            if urlsplit(resolved).scheme in ("http", "https"):
-                canonical = resolved
-            break
-    lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
-    if not _language_code(lang):
-        lang = next(iter(root.xpath("//meta[translate(@http-equiv, 'CONTENT-LAGU', 'content-lagu')"
-                                    "='content-language']/@content")), None)
-    return canonical, _language_code(lang)
-
-
-def _language_code(value: str | None) -> str | None:
-    """'en-US' -> 'en'; None for missing or meaningless values."""
-    if not value:
-        return None
-    value = value.split(",", 1)[0].strip().lower()
-    match = _LANG.match(value)
-    if not match or match.group(1) in _NO_LANGUAGE or _is_codec(value) or _is_codec(match.group(1)):
-        return None  # <meta http-equiv="Content-Language" content="utf-8"> is a real corpus page
-    return match.group(1)
-
-
-def _is_codec(name: str) -> bool:
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        return False
-    return True
-
-
-def _detect_language(text: str) -> str | None:
-    import py3langid
-
-    return str(py3langid.classify(text)[0]) or None
-
-
-def _split_authors(value: str | None) -> tuple[str, ...]:
-    # trafilatura joins the names it found with "; "
-    return _unique(value.split(";")) if value else ()
-
-
 def _unique(values: Sequence[object] | None) -> tuple[str, ...]:
     out: list[str] = []
     for value in values or ():
@@ -312,10 +278,11 @@ def _init_worker(owner_pid: int | None = None) -> None:
     if owner_pid is not None:
         threading.Thread(target=_exit_when_orphaned, args=(owner_pid,), name="orphan-watch", daemon=True).start()
     # Import (and load the language model) once per worker, not on its first page.
-    import py3langid
     import trafilatura  # noqa: F401
 
-    py3langid.classify("warm up")
+    from ingest.extract.language import warm
+
+    warm()
     # Failures come back as values; trafilatura's per-page log lines would only be noise on stderr.
     for name in ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer"):
         logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -303,7 +303,7 @@ def store_outcome(s: Session, o: PageOutcome, *, run_id: int | None, source_id: 
         else:
             feed_date = min((published for published, _ in listed if published is not None), default=None)
             article_id, status = _insert_article(s, ex, canonical, final_url, text_sha, fetch_id, blob,
-                                                 source_id, run_id, now, best_published(ex.published, feed_date))
+                                                 source_id, run_id, now, feed_date)
     _aliases(s, {url: "canonical" if url == canonical and status == "new" else
                  "duplicate" if status == "duplicate" else "fetched" for url in sorted(variants)}, article_id, now)
     add_tags(s, article_id, [c for _, cats in listed for c in cats or ()], "feed", now=now)
@@ -411,15 +411,37 @@ def extraction_meta(ex: Extraction) -> dict[str, Any]:
     return {"authors": list(ex.authors), "date": ex.published, "language": ex.language,
             "language_source": ex.language_source, "sitename": ex.sitename, "description": ex.description,
             "hostname": ex.hostname, "categories": list(ex.categories), "tags": list(ex.tags),
-            "canonical_url": ex.canonical_url, "image": ex.image, "encoding": ex.encoding}
+            "canonical_url": ex.canonical_url, "image": ex.image, "encoding": ex.encoding,
+            "organisations": list(ex.organisations), "date_source": ex.published_source,
+            "date_precision": ex.published_precision, "modified": ex.modified, "title_source": ex.title_source,
+            "title_raw": ex.title_raw, "language_declared": ex.language_declared,
+            "comments_chars": len(ex.comments or "")}
+
+
+def metadata_values(ex: Extraction, feed_date: datetime | None = None) -> dict[str, Any]:
+    """The article columns an extraction sets. The page's publication time is never replaced by the
+    feed's: the feed's date is used only when the page has none, and says so (published_source "feed").
+    Without either, the publication columns are left out (a re-extraction keeps what it has)."""
+    values: dict[str, Any] = dict(
+        authors=list(ex.authors), organisations=list(ex.organisations) or None, title_raw=ex.title_raw,
+        comments=ex.comments, language=ex.language, language_declared=ex.language_declared,
+        modified_at=parse_date(ex.modified))
+    page = parse_date(ex.published)
+    if page is not None:
+        values.update(published_at=page, published_source=ex.published_source,
+                      published_precision=ex.published_precision or ("date" if len(ex.published or "") <= 10 else "datetime"),
+                      published_local=ex.published)
+    elif feed_date is not None:
+        values.update(published_at=feed_date, published_source="feed", published_precision="datetime",
+                      published_local=feed_date.isoformat())
+    return values
 
 
 def _insert_article(s: Session, ex: Extraction, canonical: str, final_url: str, text_sha: str,
                     fetch_id: int | None, blob: str | None, source_id: int, run_id: int | None,
-                    now: datetime, published: datetime | None) -> tuple[int, str]:
+                    now: datetime, feed_date: datetime | None) -> tuple[int, str]:
     values = dict(canonical_url=canonical, url=final_url, source_id=source_id, title=ex.title, text=ex.text,
-                  authors=list(ex.authors), published_at=published, language=ex.language,
-                  sitename=ex.sitename, description=ex.description, content_sha256=text_sha,
+                  **metadata_values(ex, feed_date), sitename=ex.sitename, description=ex.description, content_sha256=text_sha,
                   text_chars=len(ex.text), first_seen_at=now, fetched_at=now, updated_at=now, run_id=run_id)
     st = _stmt(s)
     inserted = _run(s, st.article, values).scalar()
@@ -453,23 +475,12 @@ def _refresh_known(s: Session, article_id: int, ex: Extraction, url: str, text_s
         sha256=text_sha, article_id=article_id, created_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
     _run(s, update(Article).where(Article.id == article_id).values(  # type: ignore[arg-type]
         title=ex.title, text=ex.text, content_sha256=text_sha, text_chars=len(ex.text), fetched_at=now,
-        updated_at=now, current_extraction_id=extraction_id))
+        updated_at=now, current_extraction_id=extraction_id, **metadata_values(ex)))
     return "updated"
 
 
-def best_published(page_date: str | None, feed_date: datetime | None) -> datetime | None:
-    """The page's date, unless it is a bare day and the feed gives a time on that day (more precise);
-    the feed's date when the page has none."""
-    page = parse_date(page_date)
-    if page is None:
-        return feed_date
-    if feed_date is not None and page_date is not None and len(page_date) <= 10 \
-            and feed_date.date() == page.date():
-        return feed_date
-    return page
-
-
 def parse_date(value: str | None) -> datetime | None:
+    """An ISO 8601 value as UTC; a day ("2024-04-22") is 00:00 UTC of that day."""
     if not value:
         return None
     from datetime import UTC

@@ -156,7 +156,7 @@ class Article(SQLModel, table=True):
     title: str | None = _text()
     text: str = Field(sa_column=Column(Text, nullable=False))
     authors: list[str] = _json(list)
-    published_at: datetime | None = _dt(index=True)
+    published_at: datetime | None = _dt(index=True)  # UTC; a day-only value at 00:00 (precision "date")
     language: str | None = Field(default=None, max_length=16, index=True)
     sitename: str | None = _text()
     description: str | None = _text()
@@ -168,6 +168,15 @@ class Article(SQLModel, table=True):
     # articles <-> extractions is a cycle; use_alter lets PostgreSQL add this key after both tables exist
     current_extraction_id: int | None = Field(default=None, sa_column=Column(
         Integer, ForeignKey("extractions.id", use_alter=True, name="fk_articles_current_extraction"),
+    # where the metadata came from (migration 0006, ingest.extract.metadata)
+    published_source: str | None = Field(default=None, max_length=16)  # jsonld|meta|time-element|htmldate|url|feed
+    published_precision: str | None = Field(default=None, max_length=8)  # datetime | date
+    published_local: str | None = _text()  # as the page wrote it, with its own offset
+    modified_at: datetime | None = _dt()
+    title_raw: str | None = _text()  # the page's <title>
+    organisations: list[str] | None = _json()  # publishers/newsrooms credited; authors: people, agencies
+    comments: str | None = _text()  # readers' comments, apart from the text
+    language_declared: str | None = Field(default=None, max_length=35)
         nullable=True))
     run_id: int | None = Field(default=None, foreign_key="runs.id")
 

@@ -27,7 +27,8 @@ CHUNK = 500  # ids per IN (...) list
 
 EXPORT_FIELDS = ("id", "url", "canonical_url", "source", "feed_urls", "title", "authors", "published_at",
                  "language", "text", "tags", "content_sha256", "fetched_at", "extractor", "extractor_version",
-                 "version", "gone_since", "gone_status", "events")
+                 "version", "gone_since", "gone_status", "events", "published_source", "published_precision",
+                 "published_local", "modified_at", "title_raw", "organisations", "language_declared", "comments")
 
 _FETCH = ("id, kind, url, final_url, redirects, attempt, status, n_bytes, sha256, blob_sha256, started_at, "
           "duration_ms, error_kind, error_detail, headers, run_id, meta_refresh")
@@ -44,6 +45,13 @@ def _chunked(ids: Sequence[int]) -> list[list[int]]:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def published_iso(value: datetime | None, precision: str | None) -> str | None:
+    """A day-only publication date exports as the day ("2024-04-22"), never as a made-up midnight."""
+    if value is not None and precision == "date":
+        return value.date().isoformat()
+    return iso(value)
 
 
 def resolve_article(s: Any, id_or_url: str) -> int | None:
@@ -93,7 +101,9 @@ def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
     for chunk in _chunked(ids):
         p = {"ids": chunk}
         for a in _rows(s, "SELECT id, url, canonical_url, source_id, title, text, authors, published_at, language, "
-                          "sitename, content_sha256, first_seen_at, fetched_at, current_extraction_id FROM articles "
+                          "sitename, content_sha256, first_seen_at, fetched_at, current_extraction_id, "
+                          "published_source, published_precision, published_local, modified_at, title_raw, "
+                          "organisations, language_declared, comments FROM articles "
                           "WHERE id IN :ids", p, expanding=["ids"]):
             rows[a.id] = a
             if a.current_extraction_id:
@@ -125,13 +135,18 @@ def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
         out.append({
             "id": a.id, "url": a.url, "canonical_url": a.canonical_url, "source": sources.get(a.source_id),
             "feed_urls": feeds.get(a.id, []), "title": a.title, "authors": a.authors,
-            "published_at": iso(a.published_at), "language": a.language, "text": a.text,
+            "published_at": published_iso(a.published_at, a.published_precision), "language": a.language,
+            "text": a.text,
             "tags": sorted(tags.get(a.id, set())), "content_sha256": a.content_sha256,
             "fetched_at": iso(a.fetched_at), "extractor": extractor, "extractor_version": version,
             "first_seen_at": iso(a.first_seen_at), "sitename": a.sitename, "version": latest.get(a.id, 1),
             "gone_since": iso(gone[a.id][0]) if a.id in gone else None,
             "gone_status": gone[a.id][1] if a.id in gone else None,
             "events": page_events.get(a.id, []),
+            "published_source": a.published_source, "published_precision": a.published_precision,
+            "published_local": a.published_local, "modified_at": iso(a.modified_at), "title_raw": a.title_raw,
+            "organisations": a.organisations or [], "language_declared": a.language_declared,
+            "comments": a.comments,
         })
     return out
 

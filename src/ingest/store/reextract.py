@@ -72,13 +72,13 @@ def record_reextraction(s: Session, enricher: Enricher, article_id: int, fetch_i
     outcome = "unchanged"
     if sha == current_sha:
         conn.execute(update(Article).where(Article.id == article_id).values(  # type: ignore[arg-type]
-            current_extraction_id=extraction_id))
+            current_extraction_id=extraction_id, **archive.metadata_values(ex)))
     elif not revisions.same_revision(s, article_id, ex.text):
         conn.execute(insert_ignore(s.get_bind(), TextHash).values(
             sha256=sha, article_id=article_id, created_at=now).on_conflict_do_nothing(index_elements=["sha256"]))
         conn.execute(update(Article).where(Article.id == article_id).values(  # type: ignore[arg-type]
             title=ex.title, text=ex.text, content_sha256=sha, text_chars=len(ex.text), updated_at=now,
-            current_extraction_id=extraction_id))
+            current_extraction_id=extraction_id, **archive.metadata_values(ex)))
         revisions.new_version(s, article_id, title=ex.title, text=ex.text, text_sha=sha, fetch_id=fetch_id,
                               extraction_id=extraction_id, run_id=run_id, now=now)
         clusters.resign_article(s, article_id, text=ex.text, params=enricher.params)

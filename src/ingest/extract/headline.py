@@ -1,0 +1,136 @@
+"""The article's headline, chosen from what the page (and the feed) offer, with site-name affixes removed.
+
+Candidates: the visible ``<h1>`` (every one of them: logos and teasers are ``<h1>`` on some sites), the
+JSON-LD ``headline``, ``og:title``, ``twitter:title``, the feed item's title and ``<title>``. Each is
+cleaned of site-name affixes (``… | Börsen-Zeitung``, ``… – DW – 30.01.2024``, ``… - WELT``,
+``…：朝日新聞デジタル``, ``… | Site | by Author``): a leading or trailing segment, cut at one of the
+separators ``| - – — : ： ｜ ㅣ · ::``, goes when it names the site (its ``og:site_name``, JSON-LD
+publisher or WebSite name, ``application-name``, the feed's channel title, or a label of the host), or is
+a date or a byline next to such a name. A segment that names nothing is kept: "Iranischer Angriff auf
+Israel: «…»" keeps its colon.
+
+The headline is the first of JSON-LD ``headline``, ``og:title``, ``twitter:title``, the ``<h1>`` (of
+several, the one another candidate repeats), the feed's title and ``<title>``, affixes removed. The order
+is measured, not assumed: on the shared corpus, where Fundus' expected headline differs between the
+candidates (about 100 of 258 pages), it is the JSON-LD headline on 56 of 92, ``og:title`` on 55 of 100
+and the visible ``<h1>`` on only 35 of 99; voting by agreement did worse (203 of 258) than this order
+(214). Hand-written: no library does this.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_SEPARATORS = re.compile(r"\s+[|\-–—:·•»~/]{1,2}\s+|\s*[｜：ㅣ|]\s*|:\s+")
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
+                         "‹": "'", "›": "'", "`": "'", "´": "'", "\u00a0": " ", "\u200b": ""})
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa"})
+_DATE_SEGMENT = re.compile(r"^[\d\s./\-年月日:,]+$|^\d{1,2}\.?\s+\w+\.?\s+\d{4}$")
+_BYLINE_SEGMENT = re.compile(r"^(?:by|von|par|por|di|af|av|door|przez|автор)\s+\S", re.I)
+_GENERIC_HOST_LABELS = frozenset({"www", "m", "amp", "mobile", "news", "com", "co", "org", "net", "de", "uk",
+                                  "edition", "en", "es", "fr", "it", "online", "web", "the"})
+# Most reliable first (see the module docstring for the figures).
+ORDER = ("jsonld", "og", "twitter", "h1", "feed", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    text: str
+    source: str  # h1 | jsonld | og | twitter | feed | title
+
+
+def fold(text: str) -> str:
+    """Comparison key: case, quotes, dashes, accents' umlaut spellings and spacing do not matter."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold().translate(_FOLD)
+    text = re.sub(r"[\-–—]", "-", text)
+    return re.sub(r"\s+", " ", text).strip(" .!?…")
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[\W_]+", "", fold(text))
+
+
+def site_names(names: Iterable[str | None], host: str | None) -> set[str]:
+    """Comparison keys (letters and digits only) of the names a site goes by."""
+    keys = {_alnum(n) for n in names if n}
+    if host:
+        labels = [lab for lab in host.lower().split(".") if lab not in _GENERIC_HOST_LABELS]
+        for lab in labels[:-1] or labels:  # not the public suffix
+            keys.add(_alnum(lab))
+        keys.add(_alnum(host.lower().removeprefix("www.")))
+    return {k for k in keys if len(k) >= 2}
+
+
+def _names_site(segment: str, names: set[str]) -> bool:
+    key = _alnum(segment)
+    if not key:
+        return False
+    if key in names:
+        return True
+    # "News - SRF" style segments are handled one at a time; "The Gateway Pundit" vs "thegatewaypundit.com"
+    return any(len(n) >= 4 and (key == n or (key.startswith(n) and len(key) - len(n) <= 4)
+                                or (n.startswith(key) and len(key) >= 4 and len(n) - len(key) <= 4)) for n in names)
+
+
+def strip_affixes(title: str, names: set[str]) -> str:
+    """``title`` without leading/trailing segments that name the site (with dates or bylines next to them)."""
+    text = " ".join(html.unescape(title).split())
+    parts = _split(text)
+    if len(parts) == 1:
+        return text
+    segments = [p for p, _ in parts]
+    lo, hi = 0, len(segments)
+    stripped = True
+    while stripped and hi - lo > 1:
+        stripped = False
+        last = segments[hi - 1]
+        if _names_site(last, names) or (hi < len(segments) and (_DATE_SEGMENT.match(last)
+                                                                or _BYLINE_SEGMENT.match(last))):
+            hi, stripped = hi - 1, True
+        elif (_DATE_SEGMENT.match(last) or _BYLINE_SEGMENT.match(last)) and hi - 2 > lo \
+                and _names_site(segments[hi - 2], names):  # "– DW – 30.01.2024", "| Site | by Author"
+            hi, stripped = hi - 2, True
+        elif _names_site(segments[lo], names):
+            lo, stripped = lo + 1, True
+    if (lo, hi) == (0, len(segments)):
+        return text
+    start = parts[lo][1]
+    end = parts[hi - 1][1] + len(parts[hi - 1][0])
+    return text[start:end].strip()
+
+
+def _split(text: str) -> list[tuple[str, int]]:
+    """Segments with their offsets."""
+    out: list[tuple[str, int]] = []
+    pos = 0
+    for m in _SEPARATORS.finditer(text):
+        if m.start() > pos:
+            out.append((text[pos:m.start()], pos))
+        pos = m.end()
+    if pos < len(text):
+        out.append((text[pos:], pos))
+    return [(s, i) for s, i in out if s.strip()] or [(text, 0)]
+
+
+def choose_headline(candidates: Sequence[tuple[str, str | None]], names: set[str]) -> Headline | None:
+    """``candidates``: (source, raw text) pairs, several ``h1`` allowed, in page order."""
+    cleaned: dict[str, list[str]] = {}
+    for source, raw in candidates:
+        if raw and (value := strip_affixes(raw, names)) and len(value) <= 600 and _alnum(value):
+            cleaned.setdefault(source, []).append(value)
+    if not cleaned:
+        return None
+    others = {fold(v) for s, values in cleaned.items() if s != "h1" for v in values}
+    for source in ORDER:
+        values = cleaned.get(source)
+        if not values:
+            continue
+        if source == "h1" and len(values) > 1:  # a logo or teaser <h1> before the headline: the one others back
+            return Headline(next((v for v in values if fold(v) in others), values[0]), source)
+        return Headline(values[0], source)
+    source, values = next(iter(cleaned.items()))
+    return Headline(values[0], source)

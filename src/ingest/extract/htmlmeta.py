@@ -1,0 +1,160 @@
+"""What a page says about itself, read once from its markup: ``<title>``, the headings, ``<meta>`` tags,
+JSON-LD objects, ``<time>`` elements, the declared language and the canonical link.
+
+These are the *candidates* the metadata rules choose from (ingest.extract.dates, .headline, .bylines,
+.language). Plain lxml and json: the JSON-LD and meta vocabularies used by news sites are a handful of
+keys, and extruct would add three dependencies to read them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+# JSON-LD types that describe the article itself (not the site, a breadcrumb or an image).
+ARTICLE_TYPES = frozenset({
+    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+    "backgroundnewsarticle", "reviewnewsarticle", "askpublicnewsarticle", "blogposting", "liveblogposting",
+    "socialmediaposting", "report", "scholarlyarticle", "techarticle", "creativework", "videoobject",
+    "medicalwebpage", "satiricalarticle", "posting",
+})
+_WS = re.compile(r"\s+")
+_MAX_JSONLD_CHARS = 2_000_000  # a script larger than this is data, not page metadata
+
+
+@dataclass(slots=True)
+class TimeElement:
+    datetime: str
+    text: str
+    pubdate: bool  # <time pubdate> or itemprop="datePublished"
+    modified: bool  # itemprop="dateModified" or a class saying "updated"/"modified"
+    in_article: bool  # inside <article> or <header>
+
+
+@dataclass(slots=True)
+class PageFacts:
+    title_tag: str | None = None
+    h1: list[str] = field(default_factory=list)
+    h1_in_article: list[str] = field(default_factory=list)
+    meta: dict[str, list[str]] = field(default_factory=dict)  # lowercased name/property/itemprop -> values
+    jsonld: list[dict[str, Any]] = field(default_factory=list)  # every object, @graph flattened
+    times: list[TimeElement] = field(default_factory=list)
+    html_lang: str | None = None
+    content_language: str | None = None
+    canonical: str | None = None
+    byline_texts: list[str] = field(default_factory=list)  # rel=author links, [itemprop=author] names
+
+    def first_meta(self, *names: str) -> str | None:
+        for name in names:
+            for value in self.meta.get(name, ()):
+                if value:
+                    return value
+        return None
+
+    def articles(self) -> list[dict[str, Any]]:
+        """JSON-LD objects of an article type, in page order."""
+        return [o for o in self.jsonld if types_of(o) & ARTICLE_TYPES]
+
+
+def clean_text(value: object) -> str:
+    return _WS.sub(" ", value).strip() if isinstance(value, str) else ""
+
+
+def types_of(obj: dict[str, Any]) -> set[str]:
+    t = obj.get("@type")
+    values = t if isinstance(t, list) else [t]
+    return {v.rsplit("/", 1)[-1].lower() for v in values if isinstance(v, str)}
+
+
+def page_facts(root: Any, page_url: str) -> PageFacts:
+    """Facts from a parsed document (an lxml.html element tree root)."""
+    facts = PageFacts()
+    title = root.find(".//title")
+    if title is not None:
+        facts.title_tag = clean_text(title.text_content()) or None
+    for h1 in root.iter("h1"):
+        text = clean_text(h1.text_content())
+        if text:
+            facts.h1.append(text)
+            if any(a.tag in ("article", "main") for a in h1.iterancestors()):
+                facts.h1_in_article.append(text)
+        if len(facts.h1) >= 8:
+            break
+    for meta in root.iter("meta"):
+        content = meta.get("content")
+        if content is None:
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = (meta.get(attr) or "").strip().lower()
+            if key:
+                facts.meta.setdefault(key, []).append(clean_text(content))
+    for script in root.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        facts.jsonld.extend(_jsonld_objects(script.text or ""))
+    for el in root.iter("time"):
+        dt = (el.get("datetime") or "").strip()
+        if not dt:
+            continue
+        classes = " ".join(filter(None, [el.get("class"), (el.getparent().get("class") if el.getparent() is not None
+                                                           else None)])).lower()
+        itemprop = (el.get("itemprop") or "").lower()
+        facts.times.append(TimeElement(
+            datetime=dt, text=clean_text(el.text_content()),
+            pubdate=el.get("pubdate") is not None or itemprop == "datepublished",
+            modified=itemprop == "datemodified" or any(w in classes for w in ("updated", "modified")),
+            in_article=any(a.tag in ("article", "header", "main") for a in el.iterancestors())))
+        if len(facts.times) >= 40:
+            break
+    facts.html_lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
+    facts.content_language = facts.first_meta("content-language")
+    facts.canonical = _canonical(root, page_url)
+    for el in root.xpath('//a[@rel="author"] | //*[@itemprop="author"] | //*[@rel="author"]')[:20]:
+        name = el.find('.//*[@itemprop="name"]')
+        text = clean_text((name if name is not None else el).text_content())
+        if text and len(text) < 120:
+            facts.byline_texts.append(text)
+    return facts
+
+
+def _canonical(root: Any, page_url: str) -> str | None:
+    base = page_url
+    for href in root.xpath("//base/@href"):
+        base = urljoin(page_url, href.strip())
+        break
+    for link in root.xpath("//link[@rel][@href]"):
+        if "canonical" in link.get("rel", "").lower().split():
+            resolved = urljoin(base, link.get("href", "").strip())
+            return resolved if urlsplit(resolved).scheme in ("http", "https") else None
+    return None
+
+
+def _jsonld_objects(text: str) -> Iterator[dict[str, Any]]:
+    text = text.strip()
+    if not text or len(text) > _MAX_JSONLD_CHARS:
+        return
+    if text.startswith("<!--"):  # some CMSs wrap the JSON in an HTML comment
+        text = text.removeprefix("<!--").removesuffix("-->").strip()
+    try:
+        data = json.loads(text, strict=False)  # strict=False: raw newlines inside strings are common
+    except (ValueError, RecursionError):
+        return
+    yield from _flatten(data, 0)
+
+
+def _flatten(data: Any, depth: int) -> Iterator[dict[str, Any]]:
+    if depth > 6:
+        return
+    if isinstance(data, list):
+        for item in data:
+            yield from _flatten(item, depth + 1)
+    elif isinstance(data, dict):
+        if "@type" in data:
+            yield data
+        for key in ("@graph", "mainEntity"):
+            if isinstance(data.get(key), list | dict):
+                yield from _flatten(data[key], depth + 1)
