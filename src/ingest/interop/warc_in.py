@@ -64,10 +64,14 @@ def read_warc(stream: BinaryIO, name: str, *, keep_url: Callable[[str], bool], s
     ``status`` (not 2xx), ``too_large``, ``no_date``. Raises :class:`WarcFormatError` for bytes that are
     not WARC (and lets a broken stream's error through)."""
     tally: Counter[str] = counts if counts is not None else Counter()
-    it = ArchiveIterator(stream, arc2warc=True)
+    arc = name.endswith((".arc", ".arc.gz"))  # ARC files (the Internet Archive's older format) read as WARC
+    it = ArchiveIterator(stream, arc2warc=arc)
     try:
         for record in it:
             tally["records"] += 1
+            if not arc and record.format != "warc":
+                # warcio reads any line of text as an ARC header: bytes that are not WARC are refused here
+                raise WarcFormatError(f"{name}: not a WARC file (record {tally['records']} is no WARC record)")
             if record.rec_type != "response":
                 tally["not_response"] += 1
                 continue

@@ -91,8 +91,8 @@ class ArchiveBackfill:
 
     def _done(self, via: str) -> bool:
         """Whether the unit is done (its checkpoint is created when it has none)."""
-        return bool(checkpoints.open_spans(self.ctx.engine, self.source_id, via, [(self.since, self.until)],
-                                           self.ctx.now()))
+        span = (self.since, self.until)
+        return span in checkpoints.open_spans(self.ctx.engine, self.source_id, via, [span], self.ctx.now())
 
     def _finish(self, via: str, report: UnitReport, extra: dict[str, Any] | None = None) -> None:
         self.reports.append(report)
