@@ -166,6 +166,9 @@ def test_any_arrival_order_gives_the_same_stories(db: Any, order: str) -> None:
         with read_session(db) as s:
             story = cluster_of(s, by_key["tail"])
         assert story is not None and story["id"] == merge.into_cluster_id
+        assert story["merged"] == [{"from": merge.from_cluster_id, "into": merge.into_cluster_id,
+                                    "reason": "containment", "similarity": merge.similarity,
+                                    "by_article_id": by_key["edited"]}]
         assert {m["article_id"] for m in story["members"]} == {by_key[k] for k in ("original", "head", "tail", "edited")}
         methods = {ids[m["article_id"]]: m["method"] for m in story["members"]}
         assert (methods["head"], methods["edited"], methods["original"]) == ("first", "containment", "minhash")

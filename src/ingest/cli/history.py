@@ -68,6 +68,9 @@ def print_cluster(cluster: dict[str, Any] | None, article_id: int) -> None:
     members = cluster["members"]
     click.echo(f"\nStory #{cluster['id']}: {len(members)} article{'s' if len(members) != 1 else ''}, "
                f"first #{cluster['first_article_id']}")
+    for g in cluster.get("merged", ()):
+        click.echo(f"  merged story #{g['from']} into #{g['into']} ({g['reason']} {g['similarity']:.2f}, "
+                   f"by #{g['by_article_id']})")
     for m in members:
         here = " (this article)" if m["article_id"] == article_id else ""
         click.echo(f"  #{m['article_id']} {m['method']} similarity {m['similarity']:.2f}{here}: "

@@ -319,6 +319,13 @@ def cluster_of(s: Any, article_id: int) -> dict[str, Any] | None:
     members = _rows(s, "SELECT m.article_id, m.similarity, m.method, a.title, a.canonical_url FROM cluster_members m "
                        "JOIN articles a ON a.id = m.article_id WHERE m.cluster_id = :c ORDER BY m.article_id",
                     {"c": cluster_id})
+    # stories merged into this one, directly or through a story merged later (ingest.store.clusters)
+    merged = _rows(s, "WITH RECURSIVE into_here(id) AS (SELECT CAST(:c AS INTEGER) UNION SELECT g.from_cluster_id FROM story_merges g "
+                      "JOIN into_here h ON g.into_cluster_id = h.id) SELECT g.from_cluster_id, g.into_cluster_id, "
+                      "g.reason, g.similarity, g.article_id FROM story_merges g JOIN into_here h ON "
+                      "g.into_cluster_id = h.id ORDER BY g.from_cluster_id", {"c": cluster_id})
     return {"id": cluster_id, "first_article_id": first,
             "members": [{"article_id": m.article_id, "similarity": m.similarity, "method": m.method,
-                         "title": m.title, "url": m.canonical_url} for m in members]}
+                         "title": m.title, "url": m.canonical_url} for m in members],
+            "merged": [{"from": g.from_cluster_id, "into": g.into_cluster_id, "reason": g.reason,
+                        "similarity": g.similarity, "by_article_id": g.article_id} for g in merged]}
