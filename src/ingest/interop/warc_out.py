@@ -8,8 +8,9 @@ HTTP headers. ``WARC-Target-URI`` is the requested URL; each redirect hop the fe
 200 with a ``Refresh`` header: the hop's own status and body were not kept, which ``X-Ingest-Hop`` says).
 ``WARC-Date`` is the fetch time, and warcio sets ``WARC-Payload-Digest`` and ``WARC-Block-Digest``. A
 payload already written becomes a ``revisit`` (identical-payload-digest) record. Then one ``metadata``
-record per article (``application/json``): its provenance, referring to the response of its current
-extraction.
+record per article (``application/json``, ``WARC-Target-URI: metadata://ingest/article/ID``): its
+provenance, with ``WARC-Refers-To`` the response of its current extraction and
+``WARC-Refers-To-Target-URI`` its canonical URL.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ingest import __version__
 from ingest.store.warcexport import ArticleExport, PageFetch
 
 _DROPPED = ("content-encoding", "content-length", "transfer-encoding")
+METADATA_URI = "metadata://ingest/article/"  # + the article id
 
 
 @dataclass
@@ -143,11 +145,13 @@ class WarcExporter:
         # the response its current text was extracted from; else its latest
         refers = self.written.get(a.current_fetch_id) if a.current_fetch_id else None
         refers = refers or (ids[-1] if ids else None)
-        headers = {"WARC-Date": _date(a.fetched_at)}
+        headers = {"WARC-Date": _date(a.fetched_at), "WARC-Refers-To-Target-URI": a.canonical_url}
         if refers:
             headers["WARC-Refers-To"] = refers
         payload = json.dumps(a.provenance, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-        self._write(self.writer.create_warc_record(a.canonical_url, "metadata", payload=io.BytesIO(payload),
+        # its own URI (wget's convention: metadata://…): under the article's URL, replay tools (pywb)
+        # would serve the JSON in place of the page
+        self._write(self.writer.create_warc_record(f"{METADATA_URI}{a.id}", "metadata", payload=io.BytesIO(payload),
                                                    length=len(payload), warc_content_type="application/json",
                                                    warc_headers_dict=headers))
         self.counts.articles += 1
