@@ -143,6 +143,14 @@ class Fetch(SQLModel, table=True):
     error_detail: str | None = _text()
     # the URLs reached through <meta http-equiv="refresh"> (migration 0005), also in ``redirects``
     meta_refresh: list[str] | None = _json()
+    # bytes someone else fetched (migration 0009): the WARC record they came from (file or URL, offset
+    # of the record's start, WARC-Record-ID), the Wayback capture URL, and when the original server
+    # answered (WARC-Date or the capture's timestamp)
+    warc_file: str | None = _text()
+    warc_offset: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    warc_record_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True, index=True))
+    capture_url: str | None = _text()
+    captured_at: datetime | None = _dt()
 
 
 class Article(SQLModel, table=True):
@@ -160,14 +168,6 @@ class Article(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16, index=True)
     sitename: str | None = _text()
     description: str | None = _text()
-    content_sha256: str = Field(max_length=64, index=True)
-    text_chars: int = 0
-    first_seen_at: datetime = _dt(nullable=False, index=True)
-    fetched_at: datetime = _dt(nullable=False)
-    updated_at: datetime = _dt(nullable=False)
-    # articles <-> extractions is a cycle; use_alter lets PostgreSQL add this key after both tables exist
-    current_extraction_id: int | None = Field(default=None, sa_column=Column(
-        Integer, ForeignKey("extractions.id", use_alter=True, name="fk_articles_current_extraction"),
     # where the metadata came from (migration 0006, ingest.extract.metadata)
     published_source: str | None = Field(default=None, max_length=16)  # jsonld|meta|time-element|htmldate|url|feed
     published_precision: str | None = Field(default=None, max_length=8)  # datetime | date
@@ -177,6 +177,14 @@ class Article(SQLModel, table=True):
     organisations: list[str] | None = _json()  # publishers/newsrooms credited; authors: people, agencies
     comments: str | None = _text()  # readers' comments, apart from the text
     language_declared: str | None = Field(default=None, max_length=35)
+    content_sha256: str = Field(max_length=64, index=True)
+    text_chars: int = 0
+    first_seen_at: datetime = _dt(nullable=False, index=True)
+    fetched_at: datetime = _dt(nullable=False)
+    updated_at: datetime = _dt(nullable=False)
+    # articles <-> extractions is a cycle; use_alter lets PostgreSQL add this key after both tables exist
+    current_extraction_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("extractions.id", use_alter=True, name="fk_articles_current_extraction"),
         nullable=True))
     run_id: int | None = Field(default=None, foreign_key="runs.id")
 
