@@ -31,15 +31,25 @@ WORDS = ("kyiv", "minister", "said", "on", "tuesday", "that", "the", "talks", "w
          "energy", "prices", "rose", "across", "europe", "as", "winter", "began", "council", "vote", "law", "court")
 
 
-def records(n: int, text_chars: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+def _texts(text_chars: int, seed: int, n: int = 997) -> list[list[str]]:
+    """A pool of word lists, so that making the records costs little next to writing them."""
     rng = random.Random(seed)
-    for i in range(1, n + 1):
+    pool = []
+    for _ in range(n):
         words: list[str] = []
         size = 0
         while size < text_chars:
             w = rng.choice(WORDS)
             words.append(w)
             size += len(w) + 1
+        pool.append(words)
+    return pool
+
+
+def records(n: int, text_chars: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    pool = _texts(text_chars, seed)
+    for i in range(1, n + 1):
+        words = [str(i), *pool[i % len(pool)]]  # every text differs (its first word)
         day = 1 + i % 28
         yield {
             "id": i, "url": f"https://news.example/{i}?utm_source=rss", "canonical_url": f"https://news.example/{i}",

@@ -297,7 +297,7 @@ def _export_parquet(engine: Any, ids: list[int], out: str, all_versions: bool) -
 
 # --- sources / stats / db -------------------------------------------------------------------------
 
-@main.command()
+@main.group(invoke_without_command=True)
 @db_option
 @config_option
 @json_option
@@ -306,7 +306,11 @@ def _export_parquet(engine: Any, ids: list[int], out: str, all_versions: bool) -
               help="Exit 1 when any source is failing or its extraction drifting (for cron and monitoring).")
 def sources(db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False,
             check_health: bool = False) -> None:
-    """Per source: state, last poll, last error kind, articles, next poll, extraction drift."""
+    """Per source: state, last poll, last error kind, articles, next poll, extraction drift.
+
+    The subcommands edit the config's sources: `add URL` (feed discovery), `import FILE.opml`, `export`."""
+    if click.get_current_context().invoked_subcommand is not None:
+        return  # ingest sources add/import/export (ingest.cli.sources)
     from ingest.cli.sourcehealth import add_drift, check, drift_cell
     from ingest.store.query import sources_status
 
