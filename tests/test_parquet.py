@@ -183,3 +183,39 @@ def test_an_interrupted_export_leaves_no_file(tmp_path: Path) -> None:
 def test_parquet_needs_an_out_file(demo_archive: str) -> None:
     result = CliRunner().invoke(main, ["export", "--format", "parquet", "--db", demo_archive])
     assert result.exit_code != 0 and "--out" in str(result.exception or result.output)
+
+
+@pytest.mark.postgres
+def test_postgresql_archive_exports_the_same_parquet(postgres_url: str, demo_site_running: Any, tmp_path: Path,
+                                                     demo_archive: str) -> None:
+    """The same demo polled into PostgreSQL: its Parquet file matches its JSON lines, and holds the same
+    articles, texts and tags as the SQLite archive's."""
+    import yaml
+
+    import ingest
+    from ingest.config import parse_config
+    from ingest.demo.site import demo_config_yaml
+    from ingest.pipeline.stages import PollContext, poll_source
+    from ingest.store.db import open_archive
+
+    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, postgres_url)))
+    engine = open_archive(postgres_url)
+    with PollContext(config, engine, run_id=None) as ctx:
+        for source in config.select(None):
+            poll_source(ctx, source)
+    engine.dispose()
+    with ingest.Archive(postgres_url) as pg, ingest.Archive(demo_archive) as lite:
+        pg.export(tmp_path / "pg.parquet", format="parquet")
+        pg.export(tmp_path / "pg.jsonl")
+        lite.export(tmp_path / "lite.parquet", format="parquet")
+    table = pq.read_table(tmp_path / "pg.parquet")
+    jsonl = [json.loads(line) for line in (tmp_path / "pg.jsonl").read_text().splitlines()]
+    assert [tag_names(r) for r in table.to_pylist()] == [comparable(r, table.schema) for r in jsonl]
+    lite_table = pq.read_table(tmp_path / "lite.parquet")
+    assert table.schema.remove_metadata() == lite_table.schema.remove_metadata()
+
+    def content(t: pa.Table) -> dict[str, Any]:
+        return {r["canonical_url"]: (r["text"], r["published_at"], [(x["tag"], x["origin"]) for x in r["tags"]])
+                for r in t.to_pylist()}
+
+    assert content(table) == content(lite_table)
