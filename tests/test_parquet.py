@@ -125,6 +125,10 @@ def test_row_groups_and_the_python_api(demo_archive: str, tmp_path: Path) -> Non
         assert n_jsonl == n
         assert europe.column("id").to_pylist() == [json.loads(x)["id"] for x in
                                                    (tmp_path / "europe.jsonl").read_text().splitlines()]
+        # one record per version, the same columns
+        versions = archive.export(tmp_path / "versions.parquet", format="parquet", all_versions=True)
+        assert versions >= len(ids)
+        assert pq.read_schema(tmp_path / "versions.parquet").names == europe.column_names
         # nothing matches: a file of the schema and no rows
         assert archive.export(tmp_path / "none.parquet", format="parquet", since="2100-01-01") == 0
         empty = pq.read_table(tmp_path / "none.parquet")
