@@ -205,24 +205,33 @@ class Streams:
     stems: list[str]
 
 
+@lru_cache(maxsize=262144)
+def _word_streams(word: str, lang: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The exact and stem tokens of one normalised word (news text repeats its words: cached)."""
+    e: list[str] = []
+    s: list[str] = []
+    for seg in segments(word):
+        if len(seg.text) > MAX_TOKEN_CHARS:
+            continue
+        if seg.kind == "word":
+            e.append(seg.text)
+        else:
+            e.extend(bigrams(seg.text, final=True))
+        if lang is not None and seg.kind != "cjk":
+            s.append(stem_token(lang, seg.text))
+    return tuple(e), tuple(s)
+
+
 def analyse(text: str | None, language: str | None, budget: int = MAX_POSITIONS) -> Streams:
     """The two token streams of one field; ``budget`` caps their total length (see MAX_POSITIONS)."""
     lang = language_key(language)
     exact: list[str] = []
     stems: list[str] = []
-    for _, _, word in words(text or ""):
-        e: list[str] = []
-        s: list[str] = []
-        for seg in segments(word):
-            if len(seg.text) > MAX_TOKEN_CHARS:
-                continue
-            if seg.kind == "word":
-                e.append(seg.text)
-            else:
-                e.extend(bigrams(seg.text, final=True))
-            if lang is not None and seg.kind != "cjk":
-                s.append(stem_token(lang, seg.text))
-        if len(exact) + len(stems) + len(e) + len(s) > budget:
+    used = 0
+    for m in WORD_RE.finditer(text or ""):
+        e, s = _word_streams(normalise(m.group()), lang)
+        used += len(e) + len(s)
+        if used > budget:
             break
         exact.extend(e)
         stems.extend(s)

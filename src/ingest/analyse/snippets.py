@@ -8,15 +8,19 @@ costs one pass over the text, until a window holds every query term (at most MAX
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.analyse.searchtext import language_key, segments, stem_token, words
+from ingest.analyse.searchtext import STEM_MARK, WORD_RE, language_key, segments, stem_token, words
+
+_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 WINDOW_WORDS = 16  # as FTS5's snippet(..., 16): the window with the most distinct query terms wins
 CJK_CHARS = 60  # a CJK run is one word to the tokenizer: a long one is cut around the match
-MAX_SCAN_WORDS = 5000  # further in (or a match in the title only): the best window so far
+MAX_SCAN_WORDS = 2000  # further in (or a match in the title only): the best window so far
+STEM_START = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +31,16 @@ class Highlight:
     prefixes: tuple[str, ...]
     stems: frozenset[str]
     cjk: tuple[str, ...]
+    # the first letters of the stems: a word is stemmed only when it starts so (a stem is mostly a
+    # prefix of its word), which keeps a snippet from stemming every word of a long text
+    stem_starts: frozenset[str] = frozenset()
 
 
 def highlight_of(terms: Iterable[Any]) -> list[Highlight]:
     """One Highlight per query term (ingest.store.searchquery.Term: anything with those four fields)."""
     return [Highlight(frozenset(t.exact), tuple(t.prefixes), frozenset(t.stems),
-                      tuple(c for c in t.cjk if len(c) > 1)) for t in terms]
+                      tuple(c for c in t.cjk if len(c) > 1),
+                      frozenset(s.split(STEM_MARK, 1)[1][:STEM_START] for s in t.stems)) for t in terms]
 
 
 def _spans(h: Highlight, lang: str | None, raw: str, norm: str) -> list[tuple[int, int]]:
@@ -52,7 +60,8 @@ def _spans(h: Highlight, lang: str | None, raw: str, norm: str) -> list[tuple[in
             if seg.kind == "cjk":
                 continue
         if seg.text in h.exact or any(seg.text.startswith(p) for p in h.prefixes) or (
-                lang is not None and h.stems and stem_token(lang, seg.text) in h.stems):
+                lang is not None and seg.text[:STEM_START] in h.stem_starts
+                and stem_token(lang, seg.text) in h.stems):
             return [(0, len(raw))]
     return spans
 
@@ -71,11 +80,19 @@ def snippet(text: str, language: str | None, terms: list[Highlight]) -> str:
     """About WINDOW_WORDS words of ``text`` where most query terms are, matches in ``[…]``, ``…`` where
     it is cut; the start of the text when nothing in it matches (the match was in the title)."""
     lang = language_key(language)
+    # a word can match only if it starts with a letter some term starts with, or holds CJK
+    firsts = {w[0] for h in terms for w in (*h.exact, *h.prefixes, *h.stem_starts) if w}
     found: list[tuple[int, int, list[tuple[int, int]], frozenset[int]]] = []
+    nothing: frozenset[int] = frozenset()
     best, best_at, complete = 0, 0, False
     for start, end, norm in words(text):
         if complete and len(found) >= best_at + WINDOW_WORDS:
             break
+        if norm[0] not in firsts and (norm.isascii() or not _CJK.search(norm)):
+            found.append((start, end, [], nothing))
+            if len(found) > MAX_SCAN_WORDS:
+                break
+            continue
         raw = text[start:end]
         spans: list[tuple[int, int]] = []
         hit: set[int] = set()
@@ -110,4 +127,5 @@ def snippet(text: str, language: str | None, terms: list[Highlight]) -> str:
                 out.append(text[pos:a] + "[" + text[a:b] + "]")
                 pos = b
     out.append(text[pos:stop])
-    return ("…" if begin > 0 else "") + "".join(out).strip() + ("…" if stop < len(text.rstrip()) else "")
+    more = WORD_RE.search(text, stop) is not None
+    return ("…" if begin > 0 else "") + "".join(out).strip() + ("…" if more else "")
