@@ -163,7 +163,7 @@ def test_cli_backfill_from_a_url_file_needs_no_range(site: Any, tmp_path: Path) 
 
 def test_backfill_help_lists_every_via() -> None:
     text = CliRunner().invoke(main, ["backfill", "--help"]).output
-    assert "sitemap|feed|urls:FILE|archive" in text
+    assert "sitemap|feed|urls:FILE|warc:PATH|ccnews|wayback|archive" in text
 
 
 @pytest.mark.prefect
