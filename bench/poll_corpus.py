@@ -10,7 +10,9 @@ Prints, and writes to bench/results/poll_corpus.json:
   * ingest poll: the whole command's wall time (Python start, in-process: no Prefect server), and
     the run itself (the archive's run row: start to finish);
   * trafilatura --feed: wall time on the same pages (no per-domain sleep, SSRF guard off for loopback;
-    its URL filter rejects IP addresses, so its process resolves news.example.com to 127.0.0.1).
+    its URL filter rejects IP addresses, so its process resolves news.example.com to 127.0.0.1);
+  * the peak RSS of the whole process tree of ``ingest poll`` (sampled every 0.1 s from /proc), at the
+    corpus's pages and at ``--copies`` × them (distinct copies, a sentence of their own each).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -97,18 +100,54 @@ def warm_server_cache(site: NewsSite, pages: list) -> None:
             client.get(site.url(page.path))
 
 
-def run_ingest(site: NewsSite, work: Path, i: int) -> dict[str, float | int]:
+def add_copies(routes: dict[str, Route], pages: list, copies: int) -> int:
+    """``copies`` - 1 more versions of every page at /copy-k/<path>, each with a sentence of its own in
+    its first paragraph (distinct texts: new articles, near-duplicates of the original), and /feed-x<copies>.xml
+    listing them all with the originals: the same poll at ``copies`` × the pages. Returns the pages listed."""
+    import dataclasses
+    from functools import partial
+
+    def copy_body(route: Route, k: int, base: str) -> bytes:
+        body = route.body(base) if callable(route.body) else route.body
+        marker = f"Copy {k} of this page, served for the memory benchmark. ".encode()
+        m = re.search(rb"<p(?:\s[^>]*)?>", body)
+        return body[:m.end()] + marker + body[m.end():] if m else body
+
+    original = routes["/feed.xml"].body
+    items = list(original.args[0])
+    listed = list(items)
+    for k in range(1, copies):
+        for page in pages:
+            route = routes[page.path]
+            routes[f"/copy-{k}{page.path}"] = Route(route.status, route.headers, partial(copy_body, route, k))
+        listed += [dataclasses.replace(item, path=f"/copy-{k}{item.path}",
+                                       title=f"{item.title} (copy {k})") for item in items]
+    routes[f"/feed-x{copies}.xml"] = Route(200, (("Content-Type", "application/rss+xml; charset=utf-8"),),
+                                           partial(original.func, tuple(listed), "News corpus, copies",
+                                                   f"/feed-x{copies}.xml"))
+    return len(listed)
+
+
+def run_ingest(site: NewsSite, work: Path, i: int, feed: str = "/feed.xml") -> dict[str, float | int]:
     db = work / f"ingest-{i}.db"
     config = work / f"feeds-{i}.yaml"
     config.write_text(f"""
 fetch: {{allow_private_networks: true, per_host_delay_s: 0, per_host_concurrency: 16, max_connections: 16}}
-sources: [{{name: corpus, feed: "{site.url('/feed.xml')}"}}]
+sources: [{{name: corpus, feed: "{site.url(feed)}"}}]
 """, encoding="utf-8")
     env = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_HOME": str(work / "prefect-home")}  # (used only with --prefect or PREFECT_API_URL)
     t0 = time.perf_counter()
-    proc = subprocess.run([str(REPO / ".venv/bin/ingest"), "poll", "--config", str(config), "--db", f"sqlite:///{db}",
-                           "--json"], capture_output=True, text=True, env=env)
+    proc = subprocess.Popen([str(REPO / ".venv/bin/ingest"), "poll", "--config", str(config), "--db",
+                             f"sqlite:///{db}", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    peak, main_peak = 0, 0
+    while proc.poll() is None:  # the whole process tree: the command, its extractor processes, anything else
+        peak = max(peak, tree_rss(proc.pid))
+        main_peak = max(main_peak, tree_rss(proc.pid, children=False))
+        time.sleep(0.1)
+    stdout, stderr = proc.communicate()
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"ingest poll failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -121,7 +160,33 @@ sources: [{{name: corpus, feed: "{site.url('/feed.xml')}"}}]
 
     poll = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
     return {"wall_s": wall, "poll_s": poll, "new": summary["totals"].get("new", 0),
-            "failed": summary["totals"].get("failed", 0)}
+            "failed": summary["totals"].get("failed", 0), "peak_tree_rss_mb": round(peak / 2 ** 20),
+            "peak_main_rss_mb": round(main_peak / 2 ** 20)}
+
+
+def tree_rss(root: int, *, children: bool = True) -> int:
+    """RSS summed over ``root`` and (``children``) all its descendants, from /proc."""
+    kids: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            kids.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        if children:
+            todo += kids.get(pid, [])
+    return total
 
 
 def run_trafilatura(site: NewsSite, work: Path) -> dict[str, float | int]:
@@ -142,6 +207,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=os.environ.get("INGEST_CORPUS_DIR", str(REPO.parent / "shared" / "corpus")))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=5,
+                        help="also poll this many × the pages (distinct copies), for the peak RSS; 1: skip")
     args = parser.parse_args()
     routes, pages = corpus_routes(Path(args.corpus))
     cores = os.cpu_count() or 1
@@ -154,6 +221,10 @@ def main() -> None:
         warm_server_cache(site, pages)
         ingest_runs = [run_ingest(site, work, i) for i in range(args.repeat)]
         traf = run_trafilatura(site, work)
+        big = None
+        if args.copies > 1:
+            listed = add_copies(routes, pages, args.copies)
+            big = run_ingest(site, work, args.repeat, f"/feed-x{args.copies}.xml") | {"pages": listed}
     bound = 1.5 * plain_cpu / cores
     result = {
         "pages": len(pages), "cores": cores,
@@ -163,6 +234,9 @@ def main() -> None:
         "ingest_wall_s": [round(r["wall_s"], 2) for r in ingest_runs],
         "ingest_archived": ingest_runs[0]["new"], "ingest_failed": ingest_runs[0]["failed"],
         "trafilatura_feed_wall_s": round(traf["wall_s"], 2), "trafilatura_documents": traf["documents"],
+        "peak_tree_rss_mb": [r["peak_tree_rss_mb"] for r in ingest_runs],
+        "peak_main_rss_mb": [r["peak_main_rss_mb"] for r in ingest_runs],
+        "copies": big,
     }
     median_poll = statistics.median(result["ingest_poll_s"])
     warm = result["ingest_wall_s"][1:] or result["ingest_wall_s"]
@@ -178,6 +252,12 @@ def main() -> None:
           f"{median_wall / bound:.2f} × bound, {median_wall / traf['wall_s']:.2f} × trafilatura --feed")
     print(f"ingest archived / failed          {result['ingest_archived']} / {result['ingest_failed']}")
     print(f"trafilatura --feed, same site     {traf['wall_s']:.2f} s, {traf['documents']} documents")
+    print(f"peak RSS, process tree            {max(result['peak_tree_rss_mb'])} MB at {len(pages)} pages "
+          f"(the command alone {max(result['peak_main_rss_mb'])} MB)")
+    if big:
+        print(f"peak RSS, process tree            {big['peak_tree_rss_mb']} MB at {big['pages']} pages "
+              f"(the command alone {big['peak_main_rss_mb']} MB; {big['new']} archived, {big['failed']} failed, "
+              f"{big['poll_s']:.1f} s)")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "poll_corpus.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -46,7 +46,7 @@ from ingest.fetch.politeness import Politeness
 from ingest.fetch.refresh import meta_refresh_target
 from ingest.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
 
-__all__ = ["DECODE_CHUNK", "FetchCancelled", "FetchRecord", "FetchResult", "Fetcher", "Resolver"]
+__all__ = ["DECODE_CHUNK", "FetchCancelled", "FetchRecord", "FetchResult", "Fetcher", "Resolver", "host_of"]
 
 Kind = Literal["feed", "page", "robots", "other"]
 
@@ -182,10 +182,14 @@ def _content_length(headers: httpx.Headers) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _host_key(url: str) -> str:
-    with contextlib.suppress(httpx.InvalidURL):
-        return httpx.URL(url).host
+def host_of(url: str) -> str:
+    """The host a request to ``url`` counts against for politeness (the URL itself when it has none)."""
+    with contextlib.suppress(httpx.InvalidURL, TypeError):
+        return httpx.URL(url).host or url
     return url
+
+
+_host_key = host_of
 
 
 # --- the fetcher ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The stories, in-process: a poll (``pipeline.poll.poll``, :class:`PollRun`), a backfill
 (``pipeline.backfill.backfill``), a reprocess (``pipeline.reprocess.reprocess``), the stages they
-share (one source's feed, one batch of pages), which sources a run claims, and their typed results.
+share (a batch of sources' feeds, one batch of pages), which sources a run claims, and their typed results.
 Prefect flows (``flows/``) wrap these, nothing more. (The story functions are not re-exported here:
 their names are their modules'.)
 """
@@ -15,7 +15,15 @@ if TYPE_CHECKING:
     from ingest.pipeline.poll import PollRun
     from ingest.pipeline.results import PollResult, SourceResult
     from ingest.pipeline.scheduling import claim_sources, release_all
-    from ingest.pipeline.stages import PollContext, SourceReport, poll_feed, poll_source, process_batch
+    from ingest.pipeline.stages import (
+        PollContext,
+        SourceReport,
+        poll_feed,
+        poll_feeds,
+        poll_source,
+        poll_sources,
+        process_batch,
+    )
 
 _PUBLIC = {
     "PollRun": "poll",
@@ -23,6 +31,8 @@ _PUBLIC = {
     "SourceReport": "stages",
     "poll_source": "stages",
     "poll_feed": "stages",
+    "poll_feeds": "stages",
+    "poll_sources": "stages",
     "process_batch": "stages",
     "PollResult": "results",
     "SourceResult": "results",
@@ -37,7 +47,9 @@ __all__ = [
     "SourceResult",
     "claim_sources",
     "poll_feed",
+    "poll_feeds",
     "poll_source",
+    "poll_sources",
     "process_batch",
     "release_all",
 ]

@@ -95,14 +95,7 @@ def due_rechecks(s: Session, source_id: int, now: datetime, *, limit: int = 500)
     re-fetch every page). A bumped ``<updated>`` date alone is not a reason: feeds bump it on every
     build. Advances each article's schedule, so each is queued once per due time."""
     state, article, entry = ArticleState.__table__, Article.__table__, Entry.__table__  # type: ignore[attr-defined]
-    by_schedule = select(state.c.article_id).join(article, article.c.id == state.c.article_id).where(
-        state.c.next_check_at <= now, article.c.source_id == source_id).limit(limit)
-    relisted = select(entry.c.article_id).join(state, state.c.article_id == entry.c.article_id).join(
-        article, article.c.id == entry.c.article_id).where(
-        entry.c.source_id == source_id, entry.c.status == "archived", entry.c.changed_at.is_not(None),
-        entry.c.changed_at > func.coalesce(state.c.checked_at, article.c.fetched_at),
-        or_(state.c.checked_at.is_(None), state.c.checked_at <= now - decide.RELIST_MIN_GAP)).limit(limit)
-    ids = sorted(set(_run(s, by_schedule).scalars()) | set(_run(s, relisted).scalars()))
+    ids = due_recheck_ids(s, source_id, now, limit=limit)
     if not ids:
         return []
     entries: dict[int, list[tuple[int, str]]] = {}
@@ -133,6 +126,34 @@ def due_rechecks(s: Session, source_id: int, now: datetime, *, limit: int = 500)
             etag, last_modified = _validators(s, link)
             out.append(Recheck(article_id, tuple(e for e, _ in listed_by), link, etag, last_modified))
     return out
+
+
+def _relisted(source_ids: Any, now: datetime) -> Any:
+    """Archived entries of these sources whose listing (title or summary) changed since their article's
+    last check, at most once per ``decide.RELIST_MIN_GAP``: (source id, article id) rows."""
+    state, article, entry = ArticleState.__table__, Article.__table__, Entry.__table__  # type: ignore[attr-defined]
+    return select(entry.c.source_id, entry.c.article_id).join(state, state.c.article_id == entry.c.article_id).join(
+        article, article.c.id == entry.c.article_id).where(
+        entry.c.source_id.in_(source_ids), entry.c.status == "archived", entry.c.changed_at.is_not(None),
+        entry.c.changed_at > func.coalesce(state.c.checked_at, article.c.fetched_at),
+        or_(state.c.checked_at.is_(None), state.c.checked_at <= now - decide.RELIST_MIN_GAP))
+
+
+def due_recheck_ids(s: Session | Any, source_id: int, now: datetime, *, limit: int = 500) -> list[int]:
+    """The source's articles due for a re-check (by the schedule, or relisted): a read, no write, so a
+    poll asks it before taking the write lock for :func:`due_rechecks`."""
+    state, article = ArticleState.__table__, Article.__table__  # type: ignore[attr-defined]
+    by_schedule = select(state.c.article_id).join(article, article.c.id == state.c.article_id).where(
+        state.c.next_check_at <= now, article.c.source_id == source_id).limit(limit)
+    relisted = select(_relisted([source_id], now).subquery().c.article_id).limit(limit)
+    return sorted(set(_run(s, by_schedule).scalars()) | set(_run(s, relisted).scalars()))
+
+
+def sources_relisted(s: Session | Any, source_ids: Sequence[int], now: datetime) -> set[int]:
+    """The sources among these with a relisted article due for a re-check (see :func:`due_rechecks`)."""
+    if not source_ids:
+        return set()
+    return set(_run(s, select(_relisted(list(source_ids), now).subquery().c.source_id).distinct()).scalars())
 
 
 def keep_watching(s: Session, article_id: int, now: datetime) -> None:

@@ -8,12 +8,13 @@ due whether or not their feed is (ingest/scheduling.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, select, update
+from sqlalchemy import Engine, bindparam, case, select, update
 from sqlmodel import Session
 
 from ingest.clock import SYSTEM_CLOCK
@@ -52,10 +53,12 @@ def ensure_sources(engine: Engine, sources: Sequence[SourceConfig], *,
         return {name: row[0] for name, row in known(s).items()}
 
 
-def sources_with_due_work(engine: Engine, source_ids: Sequence[int], now: datetime) -> set[int]:
+def sources_with_due_work(engine: Engine, source_ids: Sequence[int], now: datetime, *,
+                          relisted: bool = False) -> set[int]:
     """The sources among these with page work due now: entries pending (a run died before their pages
     were stored), failed entries whose retry time has come, or archived articles due for a re-check.
-    Three indexed lookups (entries.status, article_state.next_check_at)."""
+    Three indexed lookups (entries.status, article_state.next_check_at); ``relisted``: also articles
+    whose listing changed since their last check (a feed poll plans those too: store/revisions.py)."""
     if not source_ids:
         return set()
     ids = list(source_ids)
@@ -68,7 +71,12 @@ def sources_with_due_work(engine: Engine, source_ids: Sequence[int], now: dateti
         ).distinct()).scalars()
         rechecks = _run(s, select(articles.c.source_id).join(state, state.c.article_id == articles.c.id).where(
             state.c.next_check_at <= now, articles.c.source_id.in_(ids)).distinct()).scalars()
-        return {*pending, *retries, *rechecks}
+        due = {*pending, *retries, *rechecks}
+        if relisted:
+            from ingest.store.revisions import sources_relisted  # revisions imports the analysis: only here
+
+            due |= sources_relisted(s, [i for i in ids if i not in due], now)
+        return due
 
 
 def get_source(session: Session, source_id: int) -> Source:
@@ -116,13 +124,41 @@ class FeedState:
 
 
 def feed_state(engine: Engine, source_id: int) -> FeedState:
-    with read_session(engine) as s:
-        row = s.get(Source, source_id)
-        assert row is not None
-        return FeedState(row.etag, row.last_modified, row.body_sha256, row.error_count, row.failing_since,
-                         row.poll_interval_s, row.validators_unreliable_since, row.last_body_at)
+    return feed_states(engine, [source_id])[source_id]
+
+
+_S = Source.__table__  # type: ignore[attr-defined]
+_STATES = select(_S.c.id, _S.c.etag, _S.c.last_modified, _S.c.body_sha256, _S.c.error_count, _S.c.failing_since,
+                 _S.c.poll_interval_s, _S.c.validators_unreliable_since, _S.c.last_body_at).where(
+    _S.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def feed_states(engine: Engine, source_ids: Sequence[int]) -> dict[int, FeedState]:
+    """The feed states of these sources, in one read (a batch of feeds polls together)."""
+    with engine.connect() as conn:
+        return {row.id: FeedState(row.etag, row.last_modified, row.body_sha256, row.error_count or 0,
+                                  row.failing_since, row.poll_interval_s, row.validators_unreliable_since,
+                                  row.last_body_at)
+                for row in conn.execute(_STATES, {"ids": list(source_ids)})}
+
+
+def update_sources(s: Session, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Apply many source row updates: one prepared statement per set of columns, executed for all the
+    rows that set those columns (an unchanged feed's update is the same columns every time)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for source_id, values in updates:
+        groups.setdefault(tuple(sorted(values)), []).append(
+            {"_id": source_id, **{f"v_{k}": v for k, v in values.items()}})
+    for columns, rows in groups.items():
+        _run(s, _update_statement(columns), rows)
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    return update(_S).where(_S.c.id == bindparam("_id")).values({c: bindparam(f"v_{c}") for c in columns})
 
 
 def update_source(s: Session, source_id: int, values: dict[str, Any]) -> None:
-    """Apply a source row update decided elsewhere (``decide.source_after_poll``)."""
-    s.execute(update(Source).where(Source.id == source_id).values(**values))  # type: ignore[arg-type]
+    """Apply a source row update decided elsewhere (``decide.source_after_poll``). Core, not an ORM
+    UPDATE: the ORM's session synchronisation cost more than the statement, once per feed polled."""
+    _run(s, update(_S).where(_S.c.id == source_id).values(**values))
