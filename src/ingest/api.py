@@ -228,6 +228,17 @@ class Archive:
 
             check_schema(self.engine, create_if_empty=False)
 
+    @classmethod
+    def read_only(cls, database: str | Path) -> Archive:
+        """The archive on a read-only connection (``ingest web``): the database refuses any write made
+        through it (SQLite ``mode=ro``, PostgreSQL read-only transactions). Never creates or migrates."""
+        from ingest.store.readonly import open_readonly
+
+        archive = cls.__new__(cls)
+        archive.url = database_url(database)
+        archive.engine = open_readonly(archive.url)
+        return archive
+
     def close(self) -> None:
         self.engine.dispose()
 

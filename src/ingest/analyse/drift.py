@@ -342,10 +342,9 @@ def scan(observations: Sequence[Observation], t: Thresholds = Thresholds()) -> D
     window, base = _Rolling(obs, partners), _Rolling(obs, partners)
     baseline_order: list[int] = []  # baseline members, oldest first
     excluded: set[int] = set()
-    drifting, since, moved = False, None, ()
+    drifting, since = False, None
+    moved: tuple[Moved, ...] = ()
     judged = False
-    w_values: dict[str, Any] = {}
-    b_values: dict[str, Any] = {}
     for i in range(len(obs)):
         window.add(i)
         if len(window) > t.window:
@@ -359,14 +358,19 @@ def scan(observations: Sequence[Observation], t: Thresholds = Thresholds()) -> D
         if len(window) < t.min_sample or len(base) < t.min_sample:
             continue
         judged = True
-        w_values, b_values = window.values(t.min_sample), base.values(t.min_sample)
-        moved = compare(w_values, b_values, t)
-        if moved and not drifting:
-            drifting, since = True, obs[i].at
+        w_values = window.values(t.min_sample)
+        found = compare(w_values, base.values(t.min_sample), t)
+        if found and not drifting:
+            drifting, since, moved = True, obs[i].at, found
             excluded.update(window.members)
-        elif moved:
+        elif found:
+            moved = found
             excluded.add(i)
+        elif drifting and all(w_values.get(m.measure) is not None for m in moved):
+            drifting, since, moved = False, None, ()  # recovered: the measures that moved say so again
         elif drifting:
-            drifting, since = False, None
-    return DriftState(drifting=drifting, since=since, moved=moved if drifting else (), window=w_values,
-                      baseline=b_values, observations=len(obs), judged=judged)
+            excluded.add(i)  # no verdict on what moved (too few pages that say): not a recovery
+    # the latest window and baseline as they stand (a measure below its minimum sample is None)
+    return DriftState(drifting=drifting, since=since, moved=moved if drifting else (),
+                      window=window.values(t.min_sample), baseline=base.values(t.min_sample),
+                      observations=len(obs), judged=judged)

@@ -5,7 +5,7 @@ Commands import their heavy parts (SQLAlchemy, trafilatura, Prefect) inside the 
 ``ingest --help`` and the read commands start fast.
 """
 
-from ingest.cli import archive, commands, ops, sources  # noqa: F401  (each registers its commands on main)
+from ingest.cli import archive, commands, ops, sources, web  # noqa: F401  (each registers its commands on main)
 from ingest.cli.group import entry, main
 
 __all__ = ["entry", "main"]
