@@ -84,7 +84,7 @@ def test_show_json_has_the_whole_provenance_chain(archive: str, demo_site_runnin
     assert sighting["page_fetch"]["kind"] == "page" and sighting["page_fetch"]["raw_bytes_kept"] is True
     [extraction] = data["extractions"]
     assert (extraction["extractor"], extraction["extractor_version"], extraction["current"]) == ("trafilatura", "2.3.1", True)
-    assert extraction["options"] == {"include_comments": True, "include_tables": True, "favor_precision": False,
+    assert extraction["options"] == {"include_comments": False, "include_tables": True, "favor_precision": False,
                                      "favor_recall": False}
     aliases = {a["url"]: a["kind"] for a in data["aliases"]}
     assert aliases[demo_site_running.url(copy.path)] == "duplicate"
