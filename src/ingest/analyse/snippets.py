@@ -15,12 +15,11 @@ from typing import Any
 
 from ingest.analyse.searchtext import STEM_MARK, WORD_RE, language_key, segments, stem_token, words
 
-_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-
 WINDOW_WORDS = 16  # as FTS5's snippet(..., 16): the window with the most distinct query terms wins
 CJK_CHARS = 60  # a CJK run is one word to the tokenizer: a long one is cut around the match
-MAX_SCAN_WORDS = 2000  # further in (or a match in the title only): the best window so far
+MAX_SCAN_WORDS = 1000  # further in (or a match in the title only): the best window so far
 STEM_START = 2
+LOOK_AHEAD = 300  # words read past the first match looking for a window with more of the terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +81,18 @@ def snippet(text: str, language: str | None, terms: list[Highlight]) -> str:
     lang = language_key(language)
     # a word can match only if it starts with a letter some term starts with, or holds CJK
     firsts = {w[0] for h in terms for w in (*h.exact, *h.prefixes, *h.stem_starts) if w}
+    needles = sorted({n for h in terms for n in (*h.cjk, *(p for p in h.prefixes if len(p) == 1))}, key=len)
+    needle = re.compile("|".join(map(re.escape, needles))) if needles else None
+    first_hit: int | None = None
     found: list[tuple[int, int, list[tuple[int, int]], frozenset[int]]] = []
     nothing: frozenset[int] = frozenset()
     best, best_at, complete = 0, 0, False
     for start, end, norm in words(text):
         if complete and len(found) >= best_at + WINDOW_WORDS:
             break
-        if norm[0] not in firsts and (norm.isascii() or not _CJK.search(norm)):
+        if norm[0] not in firsts and (needle is None or norm.isascii() or not needle.search(norm)):
             found.append((start, end, [], nothing))
-            if len(found) > MAX_SCAN_WORDS:
+            if len(found) > MAX_SCAN_WORDS or (first_hit is not None and len(found) > first_hit + LOOK_AHEAD):
                 break
             continue
         raw = text[start:end]
@@ -102,6 +104,8 @@ def snippet(text: str, language: str | None, terms: list[Highlight]) -> str:
                 spans.extend(s)
                 hit.add(i)
         found.append((start, end, _merge(spans), frozenset(hit)))
+        if hit and first_hit is None:
+            first_hit = len(found) - 1
         if hit and not complete:  # the window ending here, begun a quarter window before its first match
             lo = max(0, len(found) - WINDOW_WORDS * 3 // 4)
             distinct = len(frozenset().union(*(f[3] for f in found[lo:])))
