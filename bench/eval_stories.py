@@ -315,7 +315,7 @@ def report(d: dict[str, Any]) -> bool:
         for o, r in per.items():
             print(f"      {o:16} P {r['precision']:.3f} R {r['recall']:.3f} truncated {r['truncated_recall']:.3f} "
                   f"split {r['split']}/{r['stories']} false merges {len(r['false_merges'])} "
-                  f"(recurring/title-repost: {r['by_kind'].get('title-repost')})")
+                  f"(title-repost: {r['by_kind'].get('title-repost')})")
     return ok and d["same_partition"]
 
 
