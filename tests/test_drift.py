@@ -238,6 +238,15 @@ def test_a_lasting_breakage_does_not_become_the_baseline_and_clears_after_the_fi
     assert not scan(good + broken + fixed, SMALL).drifting
 
 
+def test_a_window_that_says_nothing_about_what_moved_is_no_recovery() -> None:
+    good = [text_obs(i) for i in range(60)]
+    broken = [text_obs(60 + i, chars=200, key="chrome") for i in range(10)]
+    # then pages that tell nothing about text length (copies of a revised text: their length is not known)
+    mute = [Observation(at=T0 + timedelta(hours=70 + i), outcome=TEXT, item=f"entry:{i}") for i in range(10)]
+    state = scan(good + broken + mute, SMALL)
+    assert state.drifting and state.moved and state.moved[0].measure == "text_chars"
+
+
 def test_missing_dates_and_a_language_shift_are_measures_too() -> None:
     obs = [text_obs(i) for i in range(60)] + [text_obs(60 + i, date=False) for i in range(10)]
     assert [m.measure for m in scan(obs, SMALL).moved] == ["missing_date"]

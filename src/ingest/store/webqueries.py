@@ -25,7 +25,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def facets(s: Any, ids: Sequence[int], *, top_tags: int = 20) -> dict[str, Any]:
-    """Counts over the given articles: per source, tag (the ``top_tags`` most frequent), language, and
+    """Counts over the given articles: per source (each that listed it), tag (the ``top_tags`` most frequent), language, and
     month of publication (or first sighting)."""
     sources: Counter[str] = Counter()
     tags: Counter[str] = Counter()
@@ -33,8 +33,10 @@ def facets(s: Any, ids: Sequence[int], *, top_tags: int = 20) -> dict[str, Any]:
     months: Counter[str] = Counter()
     for chunk in _chunks(ids):
         p = {"ids": chunk}
-        for r in _rows(s, "SELECT s.name, COUNT(*) AS n FROM articles a JOIN sources s ON s.id = a.source_id "
-                          "WHERE a.id IN :ids GROUP BY s.name", p, expanding=["ids"]):
+        # every source that listed an article counts it (as the source filter selects it)
+        for r in _rows(s, "SELECT s.name, COUNT(DISTINCT e.article_id) AS n FROM entries e "
+                          "JOIN sources s ON s.id = e.source_id WHERE e.article_id IN :ids GROUP BY s.name",
+                       p, expanding=["ids"]):
             sources[r.name] += r.n
         for r in _rows(s, "SELECT tag, COUNT(DISTINCT article_id) AS n FROM article_tags WHERE article_id IN :ids "
                           "GROUP BY tag", p, expanding=["ids"]):
