@@ -151,12 +151,12 @@ def shingle_sequence(toks: list[str], params: DedupParams = DedupParams()) -> li
     return [zlib.crc32(" ".join(toks[i:i + k]).encode()) for i in range(len(toks) - k + 1)]
 
 
-def lead_band_keys(toks: list[str], params: DedupParams = DedupParams()) -> list[tuple[int, int]]:
-    """LSH keys of the text's lead (its first ``lead_shingles`` shingles), in bands numbered from
-    :data:`LEAD_BAND_BASE`; none for a text not longer than its lead (its text bands find it)."""
+def lead_band_keys(seq: list[int], params: DedupParams = DedupParams()) -> list[tuple[int, int]]:
+    """LSH keys of the text's lead (the first ``lead_shingles`` of its :func:`shingle_sequence`), in
+    bands numbered from :data:`LEAD_BAND_BASE`; none for a text not longer than its lead (its text bands
+    find it)."""
     if params.lead_shingles <= 0 or params.lead_bands <= 0:
         return []
-    seq = shingle_sequence(toks, params)
     if len(seq) <= params.lead_shingles:
         return []
     lead = signature(set(seq[:params.lead_shingles]), params.lead_bands * params.lead_rows)
@@ -166,9 +166,9 @@ def lead_band_keys(toks: list[str], params: DedupParams = DedupParams()) -> list
 
 def normalized_keys(normalized: str, params: DedupParams = DedupParams()) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Signature and every index key (text bands, then lead bands) of a normalised text."""
-    toks = normalized_tokens(normalized, params.shingle_chars)
-    sig = signature(token_shingles(toks, params), params.num_perm)
-    return sig, band_keys(sig, params) + lead_band_keys(toks, params)
+    seq = shingle_sequence(normalized_tokens(normalized, params.shingle_chars), params)  # hashed once
+    sig = signature(set(seq), params.num_perm)
+    return sig, band_keys(sig, params) + lead_band_keys(seq, params)
 
 
 def text_keys(text: str, params: DedupParams = DedupParams()) -> tuple[np.ndarray, list[tuple[int, int]]]:
