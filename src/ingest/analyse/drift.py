@@ -107,6 +107,7 @@ class Observation:
     language: str | None = None
     signature: bytes | None = None  # MinHash (uint32 values), as the archive keeps it
     text_key: str | None = None  # normalised-text hash: equal keys are duplicates
+    ref: str | None = None  # whose signature it is, for a stored walk (store/driftstate.py); no measure reads it
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,46 +332,14 @@ def compare(window: Mapping[str, Any], baseline: Mapping[str, Any], t: Threshold
 
 
 def scan(observations: Sequence[Observation], t: Thresholds = Thresholds()) -> DriftState:
-    """The drift verdict after the last of ``observations`` (oldest first), walking the history forward:
-    at each observation the latest ``window`` are compared with the ``baseline`` before them. When a
-    source starts drifting, the window that showed it and every later observation until it recovers are
-    kept out of the baseline (which stays as it was meanwhile)."""
+    """The drift verdict after the last of ``observations`` (oldest first), walking the latest ``history``
+    of them forward: at each observation the latest ``window`` are compared with the ``baseline`` before
+    them. When a source starts drifting, the window that showed it and every later observation until it
+    recovers are kept out of the baseline (which stays as it was meanwhile). The walk itself is
+    :func:`ingest.analyse.driftwalk.advance` (what a stored state goes on with, batch after batch)."""
+    from ingest.analyse.driftwalk import Walk, advance
+
     obs = list(observations)[-t.history:]
     if not obs:
         return NOT_JUDGED
-    partners = near_duplicate_partners(obs, t.near_duplicate_similarity)
-    window, base = _Rolling(obs, partners), _Rolling(obs, partners)
-    baseline_order: list[int] = []  # baseline members, oldest first
-    excluded: set[int] = set()
-    drifting, since = False, None
-    moved: tuple[Moved, ...] = ()
-    judged = False
-    for i in range(len(obs)):
-        window.add(i)
-        if len(window) > t.window:
-            leaving = i - t.window
-            window.remove(leaving)
-            if not drifting and leaving not in excluded:
-                base.add(leaving)
-                baseline_order.append(leaving)
-                if len(baseline_order) > t.baseline:
-                    base.remove(baseline_order.pop(0))
-        if len(window) < t.min_sample or len(base) < t.min_sample:
-            continue
-        judged = True
-        w_values = window.values(t.min_sample)
-        found = compare(w_values, base.values(t.min_sample), t)
-        if found and not drifting:
-            drifting, since, moved = True, obs[i].at, found
-            excluded.update(window.members)
-        elif found:
-            moved = found
-            excluded.add(i)
-        elif drifting and all(w_values.get(m.measure) is not None for m in moved):
-            drifting, since, moved = False, None, ()  # recovered: the measures that moved say so again
-        elif drifting:
-            excluded.add(i)  # no verdict on what moved (too few pages that say): not a recovery
-    # the latest window and baseline as they stand (a measure below its minimum sample is None)
-    return DriftState(drifting=drifting, since=since, moved=moved if drifting else (),
-                      window=window.values(t.min_sample), baseline=base.values(t.min_sample),
-                      observations=len(obs), judged=judged)
+    return advance(Walk(), obs, t)[1]

@@ -37,7 +37,7 @@ from ingest.pipeline import scheduling
 from ingest.pipeline.results import PollResult
 from ingest.pipeline.stages import PollContext, SourceReport, batch_size, describe, poll_sources, run_summary
 from ingest.store import archive, leases
-from ingest.store.driftreads import drifting_sources
+from ingest.store.driftstate import update_sources
 from ingest.store.runs import run_status
 
 SOURCE_THREADS = 4  # sources polled at once by poll(); pages have their own pools
@@ -130,14 +130,14 @@ class PollRun:
                                error="stopped before the end (SIGTERM)" if stopped else None, now=self.clock.now())
 
     def _drifting(self) -> list[dict[str, Any]]:
-        """The polled sources whose extraction drifts (ingest.analyse.drift), for the summary. Judging
-        them is a read after the run's work: a failure to judge is logged, never the run's failure."""
-        # only sources this run fetched pages for: the others have no new observation, and judging every
-        # polled source was ~6 ms each (a re-poll of 1,000 unchanged feeds spent a third of its time here)
+        """The polled sources whose extraction drifts (ingest.analyse.drift), for the summary: their new
+        pages judged and the verdict stored (store/driftstate.py), after the run's work; a failure to
+        judge is logged, never the run's failure."""
+        # only sources this run fetched pages for: the others have no new observation
         names = [r.source for r in self.reports if r.feed_status != "skipped"
                  and any(n for k, n in r.counts.items() if k != "known")]
         try:
-            return drifting_sources(self.engine, names, self.config.drift.thresholds())
+            return update_sources(self.engine, names, self.config.drift.thresholds(), self.clock.now())
         except Exception:  # noqa: BLE001  (the archive is written; the verdict can wait for `ingest sources`)
             logging.getLogger(__name__).exception("could not judge extraction drift")
             return []

@@ -74,9 +74,25 @@ def reprocess(engine: Engine, config: Config, *, sources: Sequence[str] | None =
     finally:
         if extractor is None:
             pool.close()
+    _rejudge_drift(engine, config, ids, clock)
     result = ReprocessResult(run_id=run_id, articles=counts["articles"], revised=counts["revised"],
                              unchanged=counts["unchanged"], failed=counts["failed"],
                              no_raw_bytes=counts["no_raw_bytes"], failures=dict(sorted(failures.items())))
     if own_run:
         archive.finish_run(engine, run_id, "completed", result.as_dict(), now=clock.now())  # type: ignore[arg-type]
     return result
+
+
+def _rejudge_drift(engine: Engine, config: Config, article_ids: Sequence[int], clock: Clock) -> None:
+    """New extractions of old pages change the observations under the sources' stored drift walks: the
+    sources of the reprocessed articles are judged again from their history (store/driftstate.py). A
+    failure is logged: the re-extractions are stored whatever their sources' verdicts."""
+    import logging
+
+    from ingest.store import driftstate
+
+    try:
+        names = driftstate.sources_of_articles(engine, article_ids)
+        driftstate.rejudge_sources(engine, config.drift.thresholds(), clock.now(), names)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).exception("could not judge extraction drift again after reprocessing")

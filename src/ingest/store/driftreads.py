@@ -1,8 +1,9 @@
-"""Reads behind extraction drift: each source's recent observations, from the tables that already exist.
+"""Reads behind extraction drift: a source's observations, from the tables every poll writes, and
+the stored verdicts (``source_drift``, written by ``store/driftstate.py`` when pages are stored).
 
-No table of its own: drift is computed when it is read (``ingest sources``, the web sources page, the
-poll summary), from what every poll writes anyway. One observation per page fetch that reached the
-extractor, oldest first:
+The read commands (``ingest sources``, the web sources page) read the stored verdicts only: one query for
+all sources (:func:`stored_verdicts`). Observations are read when a source is judged: one per page fetch
+that reached the extractor, oldest first:
 
 - an extraction row (``extractions``, the latest one of its fetch) of an article the source listed first:
   title, text length, the page's own date, authors and language (``meta``), its normalised-text hash,
@@ -13,8 +14,11 @@ extractor, oldest first:
   written for it): the length and hash of that text as it stood when the page was fetched (the
   archived article's version then), and its signature when that version is still the current one.
 
-Each read is bounded by the history asked for: the newest articles by the ``articles.source_id`` index,
-their extractions by ``extractions.article_id``, the newest entries by ``entries.source_id``.
+:func:`source_observations` reads a source's latest ``history`` of them (the backfill, and a source judged
+again from scratch): the newest articles by the ``articles.source_id`` index, their extractions by
+``extractions.article_id``, the newest entries by ``entries.source_id``. :func:`new_observations` reads
+those of the source's page fetches after a given one (what a poll adds), by ``fetches.source_id`` and
+``ix_extractions_fetch_id`` / ``ix_entries_page_fetch_id``: its cost is the new pages, not the history.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ingest.analyse.drift import BOT_WALL, EMPTY, TEXT, DriftState, Observation, Thresholds, scan
+from ingest.analyse.drift import BOT_WALL, EMPTY, NOT_JUDGED, TEXT, Observation, Thresholds
 from ingest.store.reads import rows as _rows
 
 FAILED_KINDS = (EMPTY, BOT_WALL)
@@ -39,36 +43,61 @@ def _meta_date(meta: dict[str, Any]) -> Any:
     return meta.get("date") or meta.get("published") or meta.get("published_at")
 
 
+_EXTRACTIONS = ("SELECT x.id, x.article_id, x.fetch_id, x.title, x.meta, x.content_sha256, x.created_at, "
+                "LENGTH(x.text) AS chars, f.started_at, a.current_extraction_id, st.signature FROM extractions x "
+                "JOIN articles a ON a.id = x.article_id LEFT JOIN fetches f ON f.id = x.fetch_id "
+                "LEFT JOIN article_state st ON st.article_id = x.article_id ")
+_ENTRIES = ("SELECT e.id, e.status, e.error_kind, e.article_id, f.started_at, st.signature, "
+            "st.version FROM entries e JOIN fetches f ON f.id = e.page_fetch_id "
+            "LEFT JOIN article_state st ON st.article_id = e.article_id AND e.status = 'duplicate' "
+            "WHERE e.source_id = :s AND (e.status = 'duplicate' OR "
+            "(e.status = 'failed' AND e.error_kind IN :kinds)) ")
+
+
 def source_observations(s: Any, source_id: int, limit: int) -> list[Observation]:
     """The source's latest ``limit`` observations, oldest first."""
-    out: list[tuple[datetime, int, Observation]] = []
     articles = [r.id for r in _rows(s, "SELECT id FROM articles WHERE source_id = :s ORDER BY id DESC LIMIT :n",
                                     {"s": source_id, "n": limit})]
-    if articles:
-        latest: dict[Any, Any] = {}
-        for x in _rows(s, "SELECT x.id, x.article_id, x.fetch_id, x.title, x.meta, x.content_sha256, x.created_at, "
-                          "LENGTH(x.text) AS chars, f.started_at, a.current_extraction_id, st.signature FROM extractions x "
-                          "JOIN articles a ON a.id = x.article_id LEFT JOIN fetches f ON f.id = x.fetch_id "
-                          "LEFT JOIN article_state st ON st.article_id = x.article_id "
-                          "WHERE x.article_id IN :ids", {"ids": articles}, expanding=["ids"]):
-            key = x.fetch_id if x.fetch_id is not None else ("x", x.id)
-            if key not in latest or latest[key].id < x.id:  # a re-extraction speaks for its page
-                latest[key] = x
-        for x in latest.values():
-            meta = x.meta or {}
-            at = x.started_at or x.created_at
-            # the article's signature is of its current text: an older extraction has only its own hash
-            signature = x.signature if x.current_extraction_id == x.id else None
-            out.append((at, x.id, Observation(
-                at=at, outcome=TEXT, item=f"article:{x.article_id}", chars=int(x.chars or 0), title=_has(x.title),
-                date=_has(_meta_date(meta)), authors=_has(meta.get("authors")), language=meta.get("language"),
-                signature=bytes(signature) if signature is not None else None, text_key=x.content_sha256)))
-    entries = _rows(s, "SELECT e.id, e.status, e.error_kind, e.article_id, f.started_at, st.signature, "
-                       "st.version FROM entries e JOIN fetches f ON f.id = e.page_fetch_id "
-                       "LEFT JOIN article_state st ON st.article_id = e.article_id AND e.status = 'duplicate' "
-                       "WHERE e.source_id = :s AND (e.status = 'duplicate' OR "
-                       "(e.status = 'failed' AND e.error_kind IN :kinds)) ORDER BY e.id DESC LIMIT :n",
+    extractions = _rows(s, _EXTRACTIONS + "WHERE x.article_id IN :ids", {"ids": articles},
+                        expanding=["ids"]) if articles else []
+    entries = _rows(s, _ENTRIES + "ORDER BY e.id DESC LIMIT :n",
                     {"s": source_id, "kinds": list(FAILED_KINDS), "n": limit}, expanding=["kinds"])
+    return _observations(s, extractions, entries)[-limit:]
+
+
+def last_fetch_id(s: Any, source_id: int) -> int:
+    """The source's newest fetch (the bound of what a judgement made now has read)."""
+    found = _rows(s, "SELECT MAX(id) AS id FROM fetches WHERE source_id = :s", {"s": source_id})
+    return int(found[0].id or 0) if found else 0
+
+
+def new_observations(s: Any, source_id: int, after: int, upto: int) -> list[Observation]:
+    """The observations of the source's page fetches ``after`` < id <= ``upto``, oldest first."""
+    bounds = {"s": source_id, "lo": after, "hi": upto}
+    extractions = _rows(s, _EXTRACTIONS + "WHERE x.fetch_id IN (SELECT id FROM fetches WHERE source_id = :s "
+                           "AND id > :lo AND id <= :hi)", bounds)
+    entries = _rows(s, _ENTRIES + "AND e.page_fetch_id IN (SELECT id FROM fetches WHERE source_id = :s "
+                       "AND id > :lo AND id <= :hi)", {**bounds, "kinds": list(FAILED_KINDS)}, expanding=["kinds"])
+    return _observations(s, extractions, entries)
+
+
+def _observations(s: Any, extractions: Sequence[Any], entries: Sequence[Any]) -> list[Observation]:
+    out: list[tuple[datetime, int, Observation]] = []
+    latest: dict[Any, Any] = {}
+    for x in extractions:
+        key = x.fetch_id if x.fetch_id is not None else ("x", x.id)
+        if key not in latest or latest[key].id < x.id:  # a re-extraction speaks for its page
+            latest[key] = x
+    for x in latest.values():
+        meta = x.meta or {}
+        at = x.started_at or x.created_at
+        # the article's signature is of its current text: an older extraction has only its own hash
+        signature = x.signature if x.current_extraction_id == x.id else None
+        out.append((at, x.id, Observation(
+            at=at, outcome=TEXT, item=f"article:{x.article_id}", chars=int(x.chars or 0), title=_has(x.title),
+            date=_has(_meta_date(meta)), authors=_has(meta.get("authors")), language=meta.get("language"),
+            signature=bytes(signature) if signature is not None else None, text_key=x.content_sha256,
+            ref=f"x:{x.article_id}:{x.id}")))
     texts = _versions(s, {e.article_id for e in entries if e.status == "duplicate" and e.article_id})
     for e in entries:
         if e.status == "duplicate":
@@ -79,13 +108,36 @@ def source_observations(s: Any, source_id: int, limit: int) -> list[Observation]
             obs = Observation(at=e.started_at, outcome=TEXT, item=f"entry:{e.id}",
                               chars=int(v.chars) if v is not None else None,
                               signature=bytes(e.signature) if current and e.signature is not None else None,
-                              text_key=v.content_sha256 if v is not None else None)
+                              text_key=v.content_sha256 if v is not None else None,
+                              ref=f"v:{e.article_id}:{v.version}" if v is not None else None)
         else:
             obs = Observation(at=e.started_at, outcome=e.error_kind, item=f"entry:{e.id}")
         # (ordered after extractions of the same instant: a tie has no meaning, but must be stable)
         out.append((e.started_at, 1 << 40 | e.id, obs))
     out.sort(key=lambda t: (t[0], t[1]))
-    return [o for _, _, o in out[-limit:]]
+    return [o for _, _, o in out]
+
+
+def signatures(s: Any, refs: Iterable[str]) -> dict[str, bytes]:
+    """The signature each ref names, while it is still its article's current one (``x:`` an extraction
+    that is still current, ``v:`` a version that is still the latest)."""
+    wanted: dict[int, list[str]] = {}
+    for ref in refs:
+        wanted.setdefault(int(ref.split(":")[1]), []).append(ref)
+    out: dict[str, bytes] = {}
+    ids = sorted(wanted)
+    for i in range(0, len(ids), 500):
+        for r in _rows(s, "SELECT a.id, a.current_extraction_id, st.version, st.signature FROM articles a "
+                          "LEFT JOIN article_state st ON st.article_id = a.id WHERE a.id IN :ids",
+                       {"ids": ids[i:i + 500]}, expanding=["ids"]):
+            if r.signature is None:
+                continue
+            for ref in wanted[r.id]:
+                kind, _, which = ref.split(":")
+                if (kind == "x" and int(which) == r.current_extraction_id) or \
+                        (kind == "v" and int(which) == (r.version or 1)):
+                    out[ref] = bytes(r.signature)
+    return out
 
 
 def _versions(s: Any, article_ids: set[int]) -> dict[int, list[Any]]:
@@ -100,42 +152,30 @@ def _versions(s: Any, article_ids: set[int]) -> dict[int, list[Any]]:
     return out
 
 
-def drift_by_source(s: Any, thresholds: Thresholds = DEFAULTS,
-                    names: Iterable[str] | None = None) -> dict[str, DriftState]:
-    """Each source's drift verdict (all sources, or those named)."""
-    wanted = None if names is None else set(names)
-    out = {}
-    for src in _rows(s, "SELECT id, name FROM sources ORDER BY name"):
-        if wanted is not None and src.name not in wanted:
-            continue
-        out[src.name] = scan(source_observations(s, src.id, thresholds.history), thresholds)
-    return out
+def stored_verdicts(s: Any) -> dict[str, dict[str, Any]]:
+    """Every judged source's stored verdict (``DriftState.as_dict()``, plus the thresholds it was judged
+    with), by name: one query."""
+    return {r.name: r.verdict for r in _rows(
+        s, "SELECT s.name, d.verdict FROM source_drift d JOIN sources s ON s.id = d.source_id")}
 
 
 def with_drift(s: Any, sources: Sequence[dict[str, Any]], thresholds: Thresholds = DEFAULTS) -> list[dict[str, Any]]:
-    """``sources_status`` rows with their drift: ``drift`` (the verdict as a dict), ``drifting``, and the
-    state ``drifting since …`` for a source that is otherwise healthy (a failing state says more)."""
-    states = drift_by_source(s, thresholds, [r["source"] for r in sources])
+    """``sources_status`` rows with their drift: ``drift`` (the stored verdict as a dict; ``stale`` when it
+    was judged with other thresholds than ``thresholds``: the source's next poll judges it again),
+    ``drifting``, and the state ``drifting since …`` for a source that is otherwise healthy (a failing
+    state says more). A source never judged has the verdict "not judged"."""
+    from dataclasses import asdict
+
+    stored = stored_verdicts(s)
+    wanted = asdict(thresholds)
     out = []
     for row in sources:
-        state = states.get(row["source"])
-        drift = state.as_dict() if state is not None else None
-        drifting = bool(state and state.drifting)
+        verdict = stored.get(row["source"])
+        drift = dict(verdict) if verdict is not None else NOT_JUDGED.as_dict()
+        drift["stale"] = verdict is not None and drift.pop("thresholds", None) != wanted
+        drifting = bool(drift.get("drifting"))
         new = {**row, "drift": drift, "drifting": drifting}
         if drifting and row.get("state") == "healthy":
-            new["state"] = state.describe()  # type: ignore[union-attr]
+            new["state"] = drift["describe"]
         out.append(new)
-    return out
-
-
-def drifting_sources(engine: Any, names: Iterable[str], thresholds: Thresholds = DEFAULTS) -> list[dict[str, Any]]:
-    """The named sources that drift, each as ``{source, since, moved, describe}``: what a poll's summary
-    carries (its table artifact, its ``ingest.source.drift`` events)."""
-    with engine.connect() as s:
-        states = drift_by_source(s, thresholds, names)
-    out = []
-    for name, state in sorted(states.items()):
-        if state.drifting:
-            d = state.as_dict()
-            out.append({"source": name, "since": d["since"], "moved": d["moved"], "describe": d["describe"]})
     return out

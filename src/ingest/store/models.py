@@ -195,7 +195,7 @@ class Extraction(SQLModel, table=True):
     __tablename__ = "extractions"
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="articles.id", index=True)
-    fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    fetch_id: int | None = Field(default=None, foreign_key="fetches.id", index=True)  # (0010: drift reads)
     blob_sha256: str | None = Field(default=None, max_length=64, foreign_key="blobs.sha256")
     run_id: int | None = Field(default=None, foreign_key="runs.id")
     extractor: str = Field(max_length=64)
@@ -234,7 +234,7 @@ class Entry(SQLModel, table=True):
     # outcome
     status: str = Field(default="pending", max_length=16, index=True)  # pending|archived|duplicate|failed
     article_id: int | None = Field(default=None, foreign_key="articles.id", index=True)
-    page_fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
+    page_fetch_id: int | None = Field(default=None, foreign_key="fetches.id", index=True)  # (0010: drift reads)
     error_kind: str | None = Field(default=None, max_length=32)
     error_detail: str | None = _text()
     attempts: int = 0
@@ -426,3 +426,18 @@ class StoryMerge(SQLModel, table=True):
     similarity: float  # that link's score (Jaccard estimate or containment)
     article_id: int | None = Field(default=None, foreign_key="articles.id")  # whose placement merged them
     members: int = 0  # members moved into the surviving story
+
+
+class SourceDrift(SQLModel, table=True):
+    """A source's extraction drift, judged when its pages are stored (ingest.store.driftstate): the
+    verdict the read commands show, and the walk the next pages go on from (migration 0010)."""
+
+    __tablename__ = "source_drift"
+    source_id: int = Field(sa_column=Column(Integer, ForeignKey("sources.id"), primary_key=True, autoincrement=False))
+    drifting: bool = False
+    drifting_since: datetime | None = _dt()
+    judged: bool = False
+    last_fetch_id: int = 0  # the newest page fetch walked: the next update reads the source's later ones
+    updated_at: datetime = _dt(nullable=False)
+    verdict: dict[str, Any] = _json(dict)  # DriftState.as_dict(): what `ingest sources` and the web show
+    rolling: dict[str, Any] = _json(dict)  # ingest.analyse.driftwalk.walk_to_json (last: the big one)
