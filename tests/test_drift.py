@@ -126,8 +126,44 @@ def test_drift_rises_within_the_window_shows_everywhere_and_clears_after_the_fix
         assert cleared is not None, "the flag did not clear within a window after the fix"
         checked = sources_check(database_url, s.config_path)
         assert checked.exit_code == 0, checked.output
+        # the verdict stored page batch by page batch is the walk over the whole history at once
+        assert _stored(s.engine) == _from_history(s.engine, s.config.drift.thresholds())
+        # an archive from before the stored state: the upgrade fills it from the history
+        _migrate_again(s.engine)
+        assert _stored(s.engine) == _from_history(s.engine, Thresholds())
     finally:
         s.close()
+
+
+def _stored(engine: Any) -> dict[str, Any]:
+    from ingest.store.driftreads import stored_verdicts
+
+    with engine.connect() as conn:
+        verdicts = stored_verdicts(conn)
+    assert set(verdicts) == {SOURCE}
+    return {name: {k: v for k, v in d.items() if k != "thresholds"} for name, d in verdicts.items()}
+
+
+def _from_history(engine: Any, thresholds: Thresholds) -> dict[str, Any]:
+    from ingest.store.driftreads import source_observations
+
+    with engine.connect() as conn:
+        sid = conn.exec_driver_sql("SELECT id FROM sources WHERE name = ?" if engine.dialect.name == "sqlite"
+                                   else "SELECT id FROM sources WHERE name = %s", (SOURCE,)).scalar_one()
+        return {SOURCE: scan(source_observations(conn, sid, thresholds.history), thresholds).as_dict()}
+
+
+def _migrate_again(engine: Any) -> None:
+    """Down to the schema before the stored drift state (its table dropped), and up again."""
+    from alembic import command
+
+    from ingest.store.db import _alembic_config, upgrade
+
+    with engine.begin() as conn:
+        cfg = _alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009")
+    assert upgrade(engine) == ("0009", "0010")
 
 
 def _web_sources(url: str, thresholds: Thresholds) -> dict[str, Any]:
@@ -252,6 +288,40 @@ def test_missing_dates_and_a_language_shift_are_measures_too() -> None:
     assert [m.measure for m in scan(obs, SMALL).moved] == ["missing_date"]
     obs = [text_obs(i) for i in range(60)] + [text_obs(60 + i, language="uk") for i in range(10)]
     assert [m.measure for m in scan(obs, SMALL).moved] == ["languages"]
+
+
+def test_the_stored_walk_goes_on_as_one_walk_over_the_whole_history() -> None:
+    import json
+
+    from ingest.analyse.driftwalk import Walk, advance, walk_from_json, walk_to_json
+
+    obs = ([text_obs(i) for i in range(60)] + [text_obs(60 + i, chars=200, key="chrome") for i in range(40)]
+           + [text_obs(100 + i) for i in range(30)])
+    for step in (1, 7, 25):
+        walk, seen_drift = Walk(), False
+        for k in range(0, len(obs), step):
+            stored = walk_from_json(json.loads(json.dumps(walk_to_json(walk, SMALL))), SMALL)
+            assert stored is not None
+            walk, state = advance(stored, obs[k:k + step], SMALL)
+            assert state == scan(obs[:k + step], SMALL), (step, k)
+            seen_drift |= state.drifting
+        assert seen_drift and not state.drifting
+    # a walk made with other thresholds is not gone on with: the source is judged from its history again
+    assert walk_from_json(walk_to_json(walk, SMALL), Thresholds()) is None
+
+
+def test_a_drift_older_than_the_history_becomes_the_baseline() -> None:
+    from ingest.analyse.driftwalk import Walk, advance
+
+    t = Thresholds(window=10, baseline=30, min_sample=5, history=100)
+    good = [text_obs(i) for i in range(60)]
+    broken = [text_obs(60 + i, chars=200, key="chrome") for i in range(150)]
+    walk, state = advance(Walk(), good + broken[:20], t)
+    assert state.drifting
+    walk, state = advance(walk, broken[20:], t)
+    assert not state.drifting and state.judged
+    assert state.baseline["text_chars"] < 400  # the broken template is the baseline now
+    assert not scan(good + broken, t).drifting  # as the walk over the latest `history` pages says
 
 
 def test_revisions_of_one_article_are_not_near_duplicates_but_copies_are() -> None:
