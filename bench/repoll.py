@@ -3,7 +3,7 @@ over many hosts, in-process and through the Prefect flow, next to a minimal cond
 16 connections, nothing stored) over the same feeds in the same run.
 
     .venv/bin/python bench/repoll.py [--feeds 1000 10000] [--hosts 50] [--items 2] [--repeat 3]
-                                     [--modes 304 200] [--no-prefect] [--delay 0]
+                                     [--modes 304 200] [--no-prefect] [--delay 0] [--keep DIR --port N]
 
 The world (bench/repollworld.py) serves feed i on 127.0.0.{2 + i % hosts}; each lists ``--items`` pages of
 its own, archived by a first poll (not timed). Then, per mode, each poll is timed by its run row (start to
@@ -152,13 +152,17 @@ def _timed_process(cmd: list[str], db: Path, *, env: dict[str, str] | None = Non
     env = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid, skip))
-        time.sleep(0.1)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t0
+    # output to files: `ingest poll --json` of 10,000 sources is a line of megabytes, which a pipe read only
+    # at the end would block
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file, text=True, env=env)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss(proc.pid, skip))
+            time.sleep(0.1)
+        wall = time.perf_counter() - t0
+        err_file.seek(0)
+        err = err_file.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}):\n{err[-3000:]}")
@@ -176,24 +180,26 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["304", "200"], choices=["304", "200"])
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--no-prefect", dest="prefect", action="store_false")
-    parser.add_argument("--keep", help="keep the archives in this folder")
+    parser.add_argument("--keep", help="keep the archives in this folder (with --port: reuse them)")
+    parser.add_argument("--port", type=int, default=0, help="the world's port (0: any free one)")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ingest-repoll-") as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
         for n in args.feeds:
-            with World(n, args.items, args.hosts) as world:
+            with World(n, args.items, args.hosts, port=args.port) as world:
                 skip = frozenset({world.pid})
                 db = work / f"repoll-{n}.db"
-                db.unlink(missing_ok=True)
                 config = work / f"repoll-{n}.yaml"
-                write_config(config, world.feed_urls(), f"sqlite:///{db}", args.delay)
-                world.set_mode("304")
-                t0 = time.perf_counter()
-                setup = inprocess_poll(config, db, skip=skip)
-                print(f"N={n}: first poll (not timed) {time.perf_counter() - t0:.1f} s, "
-                      f"totals {setup['totals']}", flush=True)
+                if not (args.keep and args.port and db.exists()):  # else: the archive of an earlier run, same URLs
+                    db.unlink(missing_ok=True)
+                    write_config(config, world.feed_urls(), f"sqlite:///{db}", args.delay)
+                    world.set_mode("304")
+                    t0 = time.perf_counter()
+                    setup = inprocess_poll(config, db, skip=skip)
+                    print(f"N={n}: first poll (not timed) {time.perf_counter() - t0:.1f} s, "
+                          f"totals {setup['totals']}", flush=True)
                 for mode in args.modes:
                     world.set_mode(mode)
                     loops = [minimal_loop(world.feed_urls()) for _ in range(args.repeat)]

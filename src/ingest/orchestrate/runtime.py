@@ -1,7 +1,8 @@
 """Process-wide resources shared by flow runs, and loading flows from ``flows/``.
 
 The extractor pool is expensive to start (each worker imports trafilatura), so one pool serves every
-flow run of a process, and the CLI starts it before Prefect boots so the two overlap. Flows live in
+flow run of a process; its processes start when a run first has pages to extract (a re-poll that finds
+nothing new never starts them). Flows live in
 ``flows/`` (outside the library, which never imports them); they are loaded by entry point, the way
 Prefect workers load them.
 """
@@ -33,8 +34,7 @@ def shared_extractor(settings: ExtractSettings) -> ExtractorPool:
             _pool.close()
             _pool = None
         if _pool is None:
-            _pool = ExtractorPool(settings)
-            _pool.start()
+            _pool = ExtractorPool(settings)  # its processes start with the first pages to extract
             _pool_settings = settings
             atexit.register(close_shared_extractor)
         return _pool

@@ -130,7 +130,9 @@ class PollContext:
         self.rng = rng or random.Random()
         self.extractor = extractor or ExtractorPool(config.extract)
         self._own_extractor = extractor is None
-        self.extractor.start()  # before any HTTP client: forking after one can hang (FACTS.md)
+        # The extractor processes start when the first batch has pages to fetch (pipeline/pages.py), not
+        # here: a re-poll that finds nothing new never starts them (two workers held ~300 MB). Starting
+        # late is safe: the pool never forks this process (forkserver or spawn: FACTS.md).
         # per-host limits hold across every process sharing this archive, leased per host and batch of
         # requests, not per request (store/hostleases.py)
         self.slots = HostLeases(engine, leases.new_owner("fetch"), config.fetch.per_host_concurrency,

@@ -52,6 +52,8 @@ def process_batch(ctx: PollContext, source_id: int, items: Sequence[WorkItem]) -
 def _lead(ctx: PollContext, source_id: int, items: Sequence[WorkItem], stored: list[archive.StoredItem]) -> None:
     if not items:
         return
+    if any(item.recheck_of is None for item in items):  # re-checks mostly answer 304: lazily, if at all
+        ctx.extractor.start()  # warms on a thread of its own while the pages are fetched (a no-op once started)
     try:
         _process_batch(ctx, source_id, items, stored)
     except Exception as exc:  # an unexpected exception is a failure too, recorded where operators look
