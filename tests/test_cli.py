@@ -112,16 +112,19 @@ def test_export_jsonl_and_csv(archive: str, tmp_path: Path, demo_site_running: A
     assert len(records) == expected
     assert all(list(r) == list(EXPORT_FIELDS) for r in records)
     seed = next(r for r in records if r["title"] == SEED_TITLE)
-    assert {k: seed[k] for k in ("url", "source", "authors", "published_at", "language", "extractor")} == {
-        "url": demo_site_running.url(SEED_PATH), "source": "demo-world", "authors": ["RBC-Ukraine newsroom"],
-        "published_at": "2025-02-20T08:15:00Z", "language": "en", "extractor": "trafilatura"}
+    # the byline names a newsroom, no person: it is kept as the organisation, not taken for an author
+    assert {k: seed[k] for k in ("url", "source", "authors", "organisations", "published_at", "language",
+                                 "extractor")} == {
+        "url": demo_site_running.url(SEED_PATH), "source": "demo-world", "authors": [],
+        "organisations": ["RBC-Ukraine newsroom"], "published_at": "2025-02-20T08:15:00Z", "language": "en",
+        "extractor": "trafilatura"}
     assert seed["feed_urls"] == [demo_site_running.url("/feeds/europe.atom"), demo_site_running.url("/feeds/world.rss")]
     assert "war-in-ukraine" in seed["tags"]
     out = tmp_path / "a.csv"
     result = run("export", "--format", "csv", "--out", str(out), "--db", archive, "--query", "North Korean soldiers")
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert rows[0]["title"] == SEED_TITLE and json.loads(rows[0]["authors"]) == ["RBC-Ukraine newsroom"]
+    assert rows[0]["title"] == SEED_TITLE and json.loads(rows[0]["organisations"]) == ["RBC-Ukraine newsroom"]
     assert list(rows[0]) == list(EXPORT_FIELDS)
 
 
