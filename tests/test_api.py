@@ -139,8 +139,8 @@ def test_poll_fans_out_on_an_injected_executor(demo_dir: Path) -> None:
 
     class Recording(ThreadPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
-            if len(args) > 1:
-                names.add(args[1].name)
+            if len(args) > 1:  # poll_sources(ctx, [(source, fetches_feed), ...]): one batch of sources
+                names.update(src.name for src, _ in args[1])
             return super().submit(fn, *args, **kwargs)
 
     with Recording(max_workers=2) as executor:
