@@ -126,8 +126,13 @@ def test_drift_rises_within_the_window_shows_everywhere_and_clears_after_the_fix
         assert cleared is not None, "the flag did not clear within a window after the fix"
         checked = sources_check(database_url, s.config_path)
         assert checked.exit_code == 0, checked.output
-        # the verdict stored page batch by page batch is the walk over the whole history at once
-        assert _stored(s.engine) == _from_history(s.engine, s.config.drift.thresholds())
+        # the verdict stored poll by poll is the walk over the whole history at once (the window's values
+        # may differ: the stored walk keeps what each poll saw, such as chrome pages that were duplicates
+        # then, which a later re-fetch made sightings of a revised article: the history read sees today's)
+        verdict = ("drifting", "since", "moved", "judged", "observations")
+        stored, history = _stored(s.engine)[SOURCE], _from_history(s.engine, s.config.drift.thresholds())[SOURCE]
+        assert {k: stored[k] for k in verdict[:4]} == {k: history[k] for k in verdict[:4]}
+        assert stored["observations"] >= history["observations"]
         # an archive from before the stored state: the upgrade fills it from the history
         _migrate_again(s.engine)
         assert _stored(s.engine) == _from_history(s.engine, Thresholds())
