@@ -215,6 +215,7 @@ def main() -> None:
     feed = routes["/feed.xml"].body
     routes["/feed-named.xml"] = Route(headers=(("Content-Type", "application/rss+xml"),),
                                       body=lambda base: feed(base.replace("127.0.0.1", NAMED_HOST)))
+    listed = add_copies(routes, pages, args.copies) if args.copies > 1 else len(pages)  # served from the start
     with NewsSite(routes) as site, tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         work = Path(tmp)
         plain_cpu, ours_cpu = extraction_cpu(routes, pages, site.base_url)
@@ -223,7 +224,6 @@ def main() -> None:
         traf = run_trafilatura(site, work)
         big = None
         if args.copies > 1:
-            listed = add_copies(routes, pages, args.copies)
             big = run_ingest(site, work, args.repeat, f"/feed-x{args.copies}.xml") | {"pages": listed}
     bound = 1.5 * plain_cpu / cores
     result = {
