@@ -7,7 +7,7 @@ its extraction (title, 200-3,000 chars of text, date/authors/language in meta), 
 archived entry; no signatures (the near-duplicate measure then rests on text hashes). Then:
 
 - before: what ``ingest sources`` did per call until migration 0010 (each source's latest ``history``
-  observations read and walked: ``driftreads.source_observations`` + ``drift.scan``), all sources;
+  observations read and walked: ``driftreads.source_observations`` + ``driftwalk.scan``), all sources;
 - the backfill the migration makes once (the same walk, and the rows written);
 - after: ``ingest sources`` (whole process, median of ``--runs``), which reads the stored verdicts;
 - a poll's share: 10 new pages on each of 100 sources, judged by ``driftstate.update_sources``.
@@ -191,7 +191,8 @@ def main() -> int:
     parser.add_argument("--reads-only", action="store_true",
                         help="only the reads, on the archive already built and judged (merged into the results)")
     args = parser.parse_args()
-    from ingest.analyse.drift import Thresholds, scan
+    from ingest.analyse.drift import Thresholds
+    from ingest.analyse.driftwalk import scan
     from ingest.clock import SYSTEM_CLOCK
     from ingest.store import driftreads, driftstate
     from ingest.store.db import open_archive

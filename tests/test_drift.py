@@ -17,7 +17,8 @@ import yaml
 from click.testing import CliRunner
 from driftsite import DriftSite
 
-from ingest.analyse.drift import EMPTY, TEXT, Observation, Thresholds, compare, scan
+from ingest.analyse.drift import EMPTY, TEXT, Observation, Thresholds, compare
+from ingest.analyse.driftwalk import scan
 from ingest.cli import main
 from ingest.clock import ManualClock
 from ingest.config import parse_config

@@ -329,17 +329,3 @@ def compare(window: Mapping[str, Any], baseline: Mapping[str, Any], t: Threshold
         if distance > t.language_shift:
             moved.append(Moved("languages", distance, 0.0))
     return tuple(moved)
-
-
-def scan(observations: Sequence[Observation], t: Thresholds = Thresholds()) -> DriftState:
-    """The drift verdict after the last of ``observations`` (oldest first), walking the latest ``history``
-    of them forward: at each observation the latest ``window`` are compared with the ``baseline`` before
-    them. When a source starts drifting, the window that showed it and every later observation until it
-    recovers are kept out of the baseline (which stays as it was meanwhile). The walk itself is
-    :func:`ingest.analyse.driftwalk.advance` (what a stored state goes on with, batch after batch)."""
-    from ingest.analyse.driftwalk import Walk, advance
-
-    obs = list(observations)[-t.history:]
-    if not obs:
-        return NOT_JUDGED
-    return advance(Walk(), obs, t)[1]

@@ -2,7 +2,7 @@
 observations to the next, so that judging new pages costs the new pages plus the stored sets, never the
 whole history again.
 
-:func:`ingest.analyse.drift.scan` walks a history from nothing; :func:`advance` walks on from a
+:func:`scan` walks a history from nothing; :func:`advance` walks on from a
 :class:`Walk` (the latest ``window`` observations with their "kept out of the baseline" flags, the
 ``baseline`` observations before them, the verdict so far), which is what ``store/driftstate.py``
 keeps per source. Both are the same loop, so a source judged page by page over months and one judged
@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.analyse.drift import (
+    NOT_JUDGED,
     DriftState,
     Moved,
     Observation,
@@ -161,3 +162,16 @@ def walk_from_json(data: Mapping[str, Any], t: Thresholds) -> Walk | None:
                     judged=bool(data["judged"]), seen=int(data["seen"]), drift_run=int(data["drift_run"]))
     except (KeyError, TypeError, ValueError, IndexError):
         return None
+
+
+def scan(observations: Sequence[Observation], t: Thresholds | None = None) -> DriftState:
+    """The drift verdict after the last of ``observations`` (oldest first), walking the latest ``history``
+    of them forward: at each observation the latest ``window`` are compared with the ``baseline`` before
+    them. When a source starts drifting, the window that showed it and every later observation until it
+    recovers are kept out of the baseline (which stays as it was meanwhile). The walk itself is
+    :func:`advance` (what a stored state goes on with, batch after batch)."""
+    t = t or Thresholds()
+    obs = list(observations)[-t.history:]
+    if not obs:
+        return NOT_JUDGED
+    return advance(Walk(), obs, t)[1]
