@@ -30,19 +30,22 @@ def one_line_error(code: int, err: str) -> bool:
 
 
 @pytest.mark.parametrize(("yaml_text", "message"), [
-    ("fetch: [unclosed\n", "line 2: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+    # libyaml's wording (configs are parsed with it when PyYAML has it) or PyYAML's own
+    ("fetch: [unclosed\n", ("line 2: invalid YAML: did not find expected ',' or ']'",
+                            "line 2: invalid YAML: expected ',' or ']', but got '<stream end>'")),
     ("sourcez: []\n", "sourcez: unknown key"),
     ("- just\n- a list\n", "the top level must be a mapping"),
     ("fetch:\n  timeout_s: -1\n", "fetch.timeout_s: Input should be greater than 0"),
     ("sources: {name: x}\n", "sources: must be a list of sources"),
     ("schedule: '61 * * * *'\n", "schedule: bad minute field '61' in '61 * * * *'"),
 ])
-def test_bad_config_files(yaml_text: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_files(yaml_text: str, message: str | tuple[str, ...], tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(yaml_text, encoding="utf-8")
     code, _, err = run_entry(monkeypatch, capsys, "poll", "--config", str(path))
-    assert (code, err) == (2, f"ingest: error: {path}: {message}\n")
+    messages = (message,) if isinstance(message, str) else message
+    assert code == 2 and err in {f"ingest: error: {path}: {m}\n" for m in messages}, err
 
 
 @pytest.mark.parametrize(("db", "message"), [
