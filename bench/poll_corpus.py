@@ -33,6 +33,8 @@ import trafilatura
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from procmem import tree_rss  # noqa: E402
+
 from ingest.config import ExtractSettings  # noqa: E402
 from ingest.demo.server import NewsSite, Route  # noqa: E402
 from ingest.demo.site import corpus_routes  # noqa: E402
@@ -162,31 +164,6 @@ sources: [{{name: corpus, feed: "{site.url(feed)}"}}]
     return {"wall_s": wall, "poll_s": poll, "new": summary["totals"].get("new", 0),
             "failed": summary["totals"].get("failed", 0), "peak_tree_rss_mb": round(peak / 2 ** 20),
             "peak_main_rss_mb": round(main_peak / 2 ** 20)}
-
-
-def tree_rss(root: int, *, children: bool = True) -> int:
-    """RSS summed over ``root`` and (``children``) all its descendants, from /proc."""
-    kids: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            fields = stat[stat.rindex(b")") + 2:].split()
-            kids.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * page
-        except (OSError, ValueError, IndexError):
-            continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        if children:
-            todo += kids.get(pid, [])
-    return total
 
 
 def run_trafilatura(site: NewsSite, work: Path) -> dict[str, float | int]:

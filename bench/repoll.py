@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import yaml  # noqa: E402
+from procmem import tree_rss  # noqa: E402
 from repollworld import World  # noqa: E402
 
 
@@ -106,31 +107,6 @@ class TreeRSS:
             self.peak = max(self.peak, tree_rss(self.pid))
 
 
-def tree_rss(root: int, skip: frozenset[int] = frozenset()) -> int:
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            fields = stat[stat.rindex(b")") + 2:].split()
-            pid = int(entry)
-            children.setdefault(int(fields[1]), []).append(pid)
-            rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in skip:
-            continue
-        total += rss.get(pid, 0)
-        todo += children.get(pid, [])
-    return total
-
-
 def inprocess_poll(config: Path, db: Path, *, skip: frozenset[int]) -> dict[str, Any]:
     """One ``ingest poll`` in a fresh process (in-process pipeline, no Prefect), timed by its run row."""
     code = ("import sys, time, resource; from ingest.api import poll; t0 = time.perf_counter(); "
@@ -158,7 +134,7 @@ def _timed_process(cmd: list[str], db: Path, *, env: dict[str, str] | None = Non
         proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file, text=True, env=env)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, tree_rss(proc.pid, skip))
+            peak = max(peak, tree_rss(proc.pid, skip=skip))
             time.sleep(0.1)
         wall = time.perf_counter() - t0
         err_file.seek(0)
