@@ -184,7 +184,7 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
 
 def test_every_command_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    for name, command in main.commands.items():
+    for name, command in main.load_all().items():
         assert f"ingest {name}" in readme, name
         for sub in getattr(command, "commands", {}):
             assert f"ingest {name} {sub}" in readme or f"ingest db {sub}" in readme, sub
@@ -256,3 +256,13 @@ def test_a_poll_in_which_every_source_failed_says_why_and_exits_1(
     assert err.strip().splitlines()[-1] == ("ingest: error: all 3 sources failed with refused: is the network "
                                             "reachable (or a proxy needed)?")
     assert "s0" in out and "TOTAL" in out
+
+
+def test_the_lazy_command_map_names_every_command_and_its_module() -> None:
+    # a command missing from the map would vanish from `ingest --help` until another command loaded it
+    registered = main.load_all()
+    assert sorted(registered) == sorted(main.lazy)
+    for name, command in registered.items():
+        assert command.callback is not None and command.callback.__module__ in main.lazy[name], name
+        for sub in getattr(command, "commands", {}).values():
+            assert sub.callback is not None and sub.callback.__module__ in main.lazy[name], (name, sub.name)

@@ -30,7 +30,6 @@ from ingest.cli.group import (
 from ingest.cli.tables import emit, print_table, when
 from ingest.errors import ConfigError, DatabaseError, UsageError
 from ingest.locations import DEFAULT_CONFIG_PATH, resolve_database_url
-from ingest.pipeline.report import summary_rows
 
 # --- poll -----------------------------------------------------------------------------------------
 
@@ -85,6 +84,8 @@ def _run_poll(config_path: str, db: str | None, sources: tuple[str, ...], as_jso
     if as_json:
         json_line(result.as_dict())
     else:
+        from ingest.pipeline.report import summary_rows
+
         print_table(summary_rows(result), wide=("error kinds",))
     if result.all_failed:
         click.echo(f"ingest: error: {result.all_failed_line()}", err=True)

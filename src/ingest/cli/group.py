@@ -8,6 +8,7 @@ which import only this module's public names.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -120,7 +121,31 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported when first named: ``ingest search`` imports only the module
+    that defines ``search`` (the others cost ~20 ms of a 0.13 s start). :attr:`lazy` maps each command
+    name to the modules that register it and its subcommands (``ingest.cli`` fills it in); ``--help``
+    lists every name, so it imports them all."""
+
+    lazy: dict[str, tuple[str, ...]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in self.lazy.get(cmd_name, ()):
+            importlib.import_module(module)  # registers the command on this group (a no-op when loaded)
+        return super().get_command(ctx, cmd_name)
+
+    def load_all(self) -> dict[str, click.Command]:
+        """Every command, loaded (for tests and documentation checks)."""
+        for modules in self.lazy.values():
+            for module in modules:
+                importlib.import_module(module)
+        return self.commands
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ingest", prog_name="ingest")  # read on --version only
 def main() -> None:
     """Scheduled news ingestion and archiving with full provenance."""

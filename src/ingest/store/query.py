@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from ingest.clock import SYSTEM_CLOCK
 from ingest.decide import source_state
 from ingest.store.reads import rows as _rows
-from ingest.store.search import Filters, search, where_clauses
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from ingest.store.search import Filters
 
 ITEMS_PER_DAY_WINDOW = timedelta(days=7)
 CHUNK = 500  # ids per IN (...) list
@@ -153,6 +154,9 @@ def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
 
 def export_ids(engine: Engine, query: str | None, filters: Filters) -> list[int]:
     """Ids of the articles to export, oldest first (ids are small: records are read in chunks)."""
+    # imported here: the query parser and analyser are a sixth of `runs`' and `sources`' start
+    from ingest.store.search import search, where_clauses
+
     if query:
         hits = search(engine, query, filters, limit=10_000_000, snippets=False)
         return sorted(h.article_id for h in hits)
