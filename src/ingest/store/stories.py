@@ -22,14 +22,15 @@ def clusters_of(engine: Engine | Any, ids: list[int]) -> dict[int, int]:
 
 
 def search_collapsed(engine: Engine, query: str | None, filters: Filters | None = None, *, limit: int = 20,
-                     offset: int = 0, raw: bool = False) -> list[Hit]:
+                     offset: int = 0, raw: bool = False, order: str = "relevance") -> list[Hit]:
     """The best hit of each story, in search order; ``offset``/``limit`` count stories. Reads the plain
     result list in growing windows until enough stories are found or the results end."""
     seen: set[int] = set()
     stories: list[Hit] = []
     window, start = max(4 * (offset + limit), 100), 0
     while len(stories) < offset + limit:
-        hits = search(engine, query, filters or Filters(), limit=window, offset=start, raw=raw)
+        hits = search(engine, query, filters or Filters(), limit=window, offset=start, raw=raw,
+                      order=order)
         cluster = clusters_of(engine, [h.article_id for h in hits])
         for h in hits:
             key = cluster.get(h.article_id, -h.article_id)  # unclustered: its own story
