@@ -31,6 +31,8 @@ from typing import Any
 
 from ingest.extract.htmlmeta import PageFacts
 
+# "Agencies": credited like an agency, but not a name another source's person or organisation gives way to.
+GENERIC_AGENCIES = ("agencias", "agenzie", "agences", "agenturen", "agencies", "agências")
 # News agencies: credited like authors when the byline names them. Matched on the letters only.
 AGENCIES = frozenset(a.casefold() for a in (
     "dpa", "afp", "ap", "associated press", "reuters", "thomson reuters", "sda", "keystone-sda", "ats", "apa",
@@ -38,7 +40,15 @@ AGENCIES = frozenset(a.casefold() for a in (
     "interfax", "ukrinform", "pti", "ians", "ani", "yonhap", "anadolu", "anadolu ajansı", "aa", "aap",
     "canadian press", "the canadian press", "cp", "upi", "bloomberg", "belga", "anp", "ntb", "tt", "ritzau",
     "stt", "pap", "čtk", "ctk", "mti", "agerpres", "bta", "notimex", "ddp", "dts", "afx", "bernama", "antara",
-    "sid", "reuters/ap", "dpa-afx", "afp deutschland", "agencias", "agenzie", "agences", "agenturen",
+    "sid", "reuters/ap", "dpa-afx", "afp deutschland",
+    # the same agencies by their full names
+    "deutsche presse-agentur", "agence france-presse", "agence france presse", "austria presse agentur",
+    "schweizerische depeschenagentur", "katholische nachrichten-agentur", "evangelischer pressedienst",
+    "sport-informations-dienst", "agenzia nazionale stampa associata", "agencia efe", "agência lusa",
+    "kyodo news", "jiji press", "xinhua news agency", "yonhap news agency", "anadolu agency",
+    "press trust of india", "indo-asian news service", "asian news international", "united press international",
+    "australian associated press", "agerpres", "polska agencja prasowa", "česká tisková kancelář",
+    *GENERIC_AGENCIES,
 ))
 _ORG_WORDS = re.compile(
     r"\b(?:gmbh|ag|kg|ltd|inc|llc|plc|s\.?a\.?|s\.?l\.?|oy|ab|as|a/s|bv|nv|corp|co\.|redaktion|redaction|rédaction"
@@ -51,11 +61,20 @@ _BYLINE_WORDS = re.compile(
     r"|posted\s+by|by|von|vom|text|texte|foto|fotos|autor|autorin|autoren|author|authors|par|por|di|av|af"
     r"|door|przez|автор|авторы|redigiert\s+von|edited\s+by)\s*[:\-–]?\s+", re.I)
 _KICKER_BYLINE = re.compile(r"^(?:\S+\s+){1,2}(?:Von|VON|By|BY)\s+(?=\S)")  # not "Ursula von der Leyen"
-_SPLIT = re.compile(r"\s*[,;/&|·•]\s*|\s+(?:and|und|og|y|и|et|e|en|och|ja|u\.|i)\s+|\s+\+\s+", re.I)
+_COMMAS = re.compile(r"\s*[,;，、；]\s*")
+_SPLIT = re.compile(r"\s*[,;/&|·•，、；]\s*|\s+(?:and|und|og|y|и|et|e|en|och|ja|u\.|i)\s+|\s+\+\s+", re.I)
 _TRAILING_TITLE = re.compile(r"\s*(?:기자|특파원|記者|特派員|통신원)$")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")  # an author page's slug ("chuck-ross"), not a name
 _NOT_NAME = re.compile(r"https?://|www\.|@|\d{3,}|^\W+$|\(image|\bgetty\b|^\d", re.I)
 MAX_NAME_WORDS = 6
+# One capitalised word (Latin letters) after a comma: "Lille", "MANILA", "Frankfurt"
+_PLACE = re.compile(r"^[A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ\-']+$")
+_AGENCY_IN_PLACE = re.compile(r"^(.+?)\s+in\s+[A-ZÀ-ÖØ-Þ]\S*(?:\s+[A-ZÀ-ÖØ-Þ]\S*)*$")  # "Associated Press in Valencia"
+# <meta> names for the author, these first, then any other whose last part says author or byline
+META_AUTHORS = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author", "sailthru.author", "byl")
+_OWN_DOMAIN = re.compile(r"\((?:https?://)?(?:www\.)?[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,6}/?\)\s*$", re.I)
+_META_AUTHOR = re.compile(r"(?:^|[:._\-#])(?:author|authors|author_name|byline)$")
+_META_NOT_AUTHOR = ("twitter:", "smartbanner:", "al:", "apple-", "fb:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +97,12 @@ def is_organisation(name: str, site_keys: set[str]) -> bool:
         return False
     if key in site_keys or any(len(k) >= 4 and (key.startswith(k) or key.endswith(k)) for k in site_keys):
         return True
+    words = name.split()
+    if len(words) >= 2 and words[0].isupper():  # "MDR THÜRINGEN", "SRF Meteo": the site's acronym first
+        first = _key(words[0])
+        if len(first) >= 2 and any(k == first or (k.startswith(first) and _DOMAIN.match(words[0] + ".x") is None
+                                                  and len(k) - len(first) <= 3) for k in site_keys):
+            return True
     return bool(_DOMAIN.match(name.strip()) or _ORG_WORDS.search(name))
 
 
@@ -101,30 +126,43 @@ def split_names(value: str) -> list[str]:
         return []
     comma_parts = [p.strip() for p in re.split(r"\s*,\s*", text) if p.strip()]
     if len(comma_parts) >= 2 and len(comma_parts) % 2 == 0 and all(" " not in p for p in comma_parts) \
-            and not any(_SPLIT.search(p) for p in comma_parts):
-        # "You, Xiaoying, Lenharo, Mariana": Last, First pairs
+            and not any(_SPLIT.search(p) or is_agency(p) or p[0].islower() for p in comma_parts):
+        # "You, Xiaoying, Lenharo, Mariana": Last, First pairs (not "ssi, dan": initials; not "AFP, MANILA")
         return [f"{comma_parts[i + 1]} {comma_parts[i]}" for i in range(0, len(comma_parts), 2)]
     names: list[str] = []
-    for part in _SPLIT.split(text):
-        name = _TRAILING_TITLE.sub("", clean_name(part))
-        if name and not _NOT_NAME.search(name) and not _SLUG.match(name) and len(name.split()) <= MAX_NAME_WORDS:
-            names.append(name)
+    after_full = False  # the previous comma part was a full name, an agency or a domain (or a place after one)
+    for i, comma_part in enumerate(_COMMAS.split(text)):
+        parts = [p for p in (_TRAILING_TITLE.sub("", clean_name(p)) for p in _SPLIT.split(comma_part)) if p]
+        if i > 0 and after_full and len(parts) == 1 and _PLACE.match(parts[0]) and not is_agency(parts[0]):
+            continue  # "Seb Dumitru, Lille", "AFP, MANILA": a dateline's place, not a person
+        after_full = bool(parts) and (" " in parts[-1] or is_agency(parts[-1]) or bool(_DOMAIN.match(parts[-1])))
+        for name in parts:
+            if _BYLINE_WORDS.match(name + " "):
+                continue  # a byline word alone ("By" in an element of its own)
+            name = _AGENCY_IN_PLACE.sub(lambda m: m.group(1) if is_agency(m.group(1)) else m.group(0), name)
+            if not _NOT_NAME.search(name) and not _SLUG.match(name) and len(name.split()) <= MAX_NAME_WORDS:
+                names.append(name)
     return names
 
 
 def _jsonld_authors(facts: PageFacts) -> list[tuple[str, str]]:
     """(kind, raw name) of the article's JSON-LD authors; kind "person", "organisation" or "unknown"."""
-    for obj in facts.articles() or [o for o in facts.jsonld if "author" in o]:
+    objects = [o for o in facts.articles() if o.get("author") or o.get("creator")] or \
+        [o for o in facts.jsonld if o.get("author")]
+    for obj in objects:
         found = []
         value = obj.get("author") or obj.get("creator")
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict):
-                name = item.get("name")
+                if _person_name(item) is None:  # {"@id": ".../#/schema/person/…"}: the Person in the @graph
+                    item = facts.by_id(item.get("@id")) or item
+                name = _person_name(item)
                 kinds = item.get("@type")
-                kinds = {str(k).lower() for k in (kinds if isinstance(kinds, list) else [kinds]) if k}
-                kind = "organisation" if kinds & {"organization", "newsmediaorganization", "corporation"} else \
-                    "person" if "person" in kinds else "unknown"
-                if isinstance(name, str):
+                kinds = {str(k).rsplit("/", 1)[-1].lower() for k in (kinds if isinstance(kinds, list) else [kinds]) if k}
+                # a Person first: Yoast types a site owner's author ["Person", "Organization"]
+                kind = "person" if "person" in kinds else \
+                    "organisation" if kinds & {"organization", "newsmediaorganization", "corporation"} else "unknown"
+                if name:
                     found.append((kind, name))
             elif isinstance(item, str):
                 found.append(("unknown", item))
@@ -133,28 +171,60 @@ def _jsonld_authors(facts: PageFacts) -> list[tuple[str, str]]:
     return []
 
 
+def _person_name(item: dict[str, Any]) -> str | None:
+    name = item.get("name")
+    if isinstance(name, str) and name.strip():
+        return name
+    given, family = item.get("givenName"), item.get("familyName")
+    if isinstance(family, str) and family.strip():
+        return f"{given.strip()} {family.strip()}" if isinstance(given, str) and given.strip() else family
+    byline = item.get("byline")
+    return byline if isinstance(byline, str) and byline.strip() else None
+
+
+def _meta_authors(facts: PageFacts) -> list[tuple[str, str]]:
+    others = [k for k in facts.meta if k not in META_AUTHORS and _META_AUTHOR.search(k)
+              and not k.startswith(_META_NOT_AUTHOR)]
+    return [("unknown", v) for k in (*META_AUTHORS, *others) for v in facts.meta.get(k, ()) if v]
+
+
 def choose_byline(facts: PageFacts, trafilatura_author: str | None, site_keys: set[str]) -> Byline:
-    raw = _jsonld_authors(facts)
-    if not any(name.strip() for _, name in raw):
-        metas = [v for name in ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl")
-                 for v in facts.meta.get(name, ())]
-        # the byline elements only without a meta author: pages list related articles' authors too
-        raw = [("unknown", v) for v in (metas or facts.byline_texts) if v]
-    if not raw and trafilatura_author:
-        raw = [("unknown", v) for v in trafilatura_author.split(";")]
-    return _sort(raw, site_keys)
+    """The first source that names a person (or an agency) gives the authors: the JSON-LD, the <meta>
+    tags, the page's first byline block. A source naming only organisations (the publisher as author,
+    an e-mail address, a URL) passes on to the next; the first that named any organisation gives them.
+    trafilatura's guess is used only when the page's markup names no one at all."""
+    orgs: list[str] = []
+    typed_orgs: set[str] = set()  # names a source typed Organization stay organisations in the others
+    sources = (_jsonld_authors(facts), _meta_authors(facts), [("shown", t) for t in facts.byline_texts])
+    for raw in sources:
+        got = _sort(raw, site_keys, typed_orgs)
+        typed_orgs |= {_key(name) for kind, name in raw if kind == "organisation"}
+        if orgs or any(kind == "shown" for kind, _ in raw):
+            # after a source naming only organisations, and in what the page shows: names, not initials
+            # ("amw"), a job title or a link's text next to the name, nor "Agenturen"
+            got = Byline(tuple(a for a in got.authors if _named(a)), got.organisations)
+        if got.authors:
+            people = {_key(p) for p in got.authors}
+            return Byline(got.authors, tuple(o for o in _unique([*orgs, *got.organisations]) if _key(o) not in people))
+        if not orgs:
+            orgs = list(got.organisations)
+    if orgs or not trafilatura_author:
+        return Byline((), tuple(orgs))
+    return _sort([("unknown", v) for v in trafilatura_author.split(";")], site_keys, typed_orgs)
 
 
-def _sort(raw: Iterable[tuple[str, str]], site_keys: set[str]) -> Byline:
+def _sort(raw: Iterable[tuple[str, str]], site_keys: set[str], typed_orgs: set[str] = frozenset()) -> Byline:  # type: ignore[assignment]
     people: list[str] = []
     orgs: list[str] = []
     for kind, value in raw:
+        if _OWN_DOMAIN.search(value):  # "Deutsche Welle (www.dw.com)": a publisher and its address
+            kind = "organisation"
         names = split_names(value)
         seen_org = False
         for i, name in enumerate(names):
             if is_agency(name):
                 _add(people, name)
-            elif kind == "organisation" or is_organisation(name, site_keys):
+            elif kind == "organisation" or _key(name) in typed_orgs or is_organisation(name, site_keys):
                 _add(orgs, name)
                 seen_org = True
             elif seen_org and " " not in name and i > 0:
@@ -162,6 +232,32 @@ def _sort(raw: Iterable[tuple[str, str]], site_keys: set[str]) -> Byline:
             else:
                 _add(people, name)
     return Byline(tuple(people), tuple(o for o in orgs if _key(o) not in {_key(p) for p in people}))
+
+
+_PARTICLES = frozenset({"von", "van", "vom", "zu", "zum", "de", "der", "den", "del", "della", "di", "da", "das", "do",
+                        "dos", "du", "la", "le", "bin", "ibn", "al", "el", "y", "e", "ter", "ten"})
+_CASED = re.compile(r"[A-Za-zÀ-ɏͰ-ϿЀ-ӿ]")  # scripts with capitals
+
+
+def _named(name: str) -> bool:
+    """A person's name or a named agency, as a reader sees it: two to five words, capitalised but for
+    particles ("Ursula von der Leyen"), or letters of a script without capitals (松岡大地) - not initials
+    ("amw"), a job title ("Freelance sports writer"), a link's text ("Twitter") or "Agenturen"."""
+    if is_agency(name):
+        return name.casefold() not in GENERIC_AGENCIES
+    if not _CASED.search(name):
+        return not re.search(r"\d", name)
+    words = name.split()
+    if not 2 <= len(words) <= 5 or re.search(r"\d", name):
+        return False
+    return all(w[0].isupper() or w in _PARTICLES for w in (w.lstrip("\"'(„“«") for w in words) if w)
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        _add(out, name)
+    return out
 
 
 def _add(names: list[str], name: str) -> None:

@@ -46,7 +46,7 @@ class PageFacts:
     html_lang: str | None = None
     content_language: str | None = None
     canonical: str | None = None
-    byline_texts: list[str] = field(default_factory=list)  # rel=author links, [itemprop=author] names
+    byline_texts: list[str] = field(default_factory=list)  # the texts of the page's first byline block
 
     def first_meta(self, *names: str) -> str | None:
         for name in names:
@@ -54,6 +54,12 @@ class PageFacts:
                 if value:
                     return value
         return None
+
+    def by_id(self, ref: object) -> dict[str, Any] | None:
+        """The JSON-LD object an ``{"@id": …}`` reference points to (a Person in the @graph)."""
+        if not isinstance(ref, str):
+            return None
+        return next((o for o in self.jsonld if o.get("@id") == ref and len(o) > 2), None)
 
     def articles(self) -> list[dict[str, Any]]:
         """JSON-LD objects of an article type, in page order."""
@@ -113,12 +119,94 @@ def page_facts(root: Any, page_url: str) -> PageFacts:
     facts.html_lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     facts.content_language = facts.first_meta("content-language")
     facts.canonical = _canonical(root, page_url)
-    for el in root.xpath('//a[@rel="author"] | //*[@itemprop="author"] | //*[@rel="author"]')[:20]:
-        name = el.find('.//*[@itemprop="name"]')
-        text = clean_text((name if name is not None else el).text_content())
-        if text and len(text) < 120:
-            facts.byline_texts.append(text)
+    facts.byline_texts = byline_block(root)
     return facts
+
+
+# A byline element: rel=author, itemprop=author, or a class/id that says so ("article__author", "byline",
+# "meta__author"); not a part that is no name (avatar, bio, date, job title), a picture's credit or a comment.
+_BYLINE_CLASS = re.compile(r"author|byline|autor|auteur", re.I)
+_NOT_BYLINE_CLASS = re.compile(
+    r"avatar|image|img|photo|picture|thumb|bio|desc|social|follow|share|date|time|role|job|position|mail"
+    r"|contact|more|tooltip|popup|modal|widget|related|recommend|comment|teaser|list-title|label|bild|foto|credit"
+    r"|caption|copyright", re.I)
+# a credit line that is no byline: a picture's or the sources' ("Quelle: sid/dpa", "Foto: …")
+_NOT_BYLINE_TEXT = re.compile(r"^(?:quelle|quellen|source|sources|bild|bilder|foto|fotos|photo|photos|image|©)\b",
+                              re.I)
+_HIDDEN_CLASS = re.compile(r"visually-hidden|sr-only|screen-reader|offscreen|(?:^|\s)hidden(?:\s|$)", re.I)
+_NO_TEXT_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "button", "select", "option", "img",
+                           "meta", "link", "input", "textarea", "head", "title", "time"})
+_BLOCK_TAGS = frozenset({"div", "p", "li", "ul", "ol", "br", "address", "section", "dd", "dt", "h2", "h3", "h4",
+                         "h5", "h6", "figcaption", "table", "tr", "td"})
+_OUTSIDE = frozenset({"nav", "footer", "aside", "form"})
+MAX_BYLINE_CHARS = 150
+
+
+def _is_byline_element(el: Any) -> bool:
+    if not isinstance(el.tag, str) or el.tag in _NO_TEXT_TAGS:
+        return False
+    if "author" in (el.get("rel") or "").lower().split() or (el.get("itemprop") or "").lower() == "author":
+        return True
+    marks = f"{el.get('class') or ''} {el.get('id') or ''}"
+    return bool(_BYLINE_CLASS.search(marks)) and not _NOT_BYLINE_CLASS.search(marks)
+
+
+def _hidden(el: Any) -> bool:
+    return (el.get("hidden") is not None or (el.get("aria-hidden") or "").lower() == "true"
+            or bool(_HIDDEN_CLASS.search(el.get("class") or ""))
+            or "display:none" in (el.get("style") or "").replace(" ", ""))
+
+
+def visible_text(el: Any) -> str:
+    """The text a reader sees in ``el``: no hidden parts, scripts or styles; one line per block."""
+    parts: list[str] = []
+
+    def walk(e: Any) -> None:
+        if isinstance(e.tag, str) and e.tag not in _NO_TEXT_TAGS and e.text:
+            parts.append(e.text)
+        for child in e:
+            if isinstance(child.tag, str) and child.tag not in _NO_TEXT_TAGS and not _hidden(child):
+                block = "\x00" if child.tag in _BLOCK_TAGS else ""
+                parts.append(block)
+                walk(child)
+                parts.append(block)
+            if child.tail:
+                parts.append(child.tail)
+
+    walk(el)
+    return "\n".join(clean_text(line) for line in "".join(parts).split("\x00") if line.strip())
+
+
+def byline_block(root: Any) -> list[str]:
+    """The texts of the page's first byline: the innermost byline elements under the first one's outermost
+    byline ancestor ("bylines" > "byline" > a[rel=author]). Later ones are related articles' authors."""
+    body = root.find("body")
+    if body is None:
+        return []
+    found = [el for el in body.iter() if _is_byline_element(el)
+             and not any(isinstance(a.tag, str) and (a.tag in _OUTSIDE or _hidden(a)) for a in el.iterancestors())]
+    inner = [el for el in found if not any(_is_byline_element(d) for d in el.iterdescendants())]
+    for el in inner:
+        if not _byline_text(el):
+            continue
+        block = el
+        for ancestor in el.iterancestors():
+            if not _is_byline_element(ancestor):
+                break
+            block = ancestor
+        texts = [t for e in inner if e is block or any(a is block for a in e.iterancestors())
+                 for t in [_byline_text(e)] if t]
+        return list(dict.fromkeys(texts))[:12]
+    return []
+
+
+def _byline_text(el: Any) -> str:
+    name = el.find('.//*[@itemprop="name"]')
+    if name is not None and name.get("content"):
+        text = clean_text(name.get("content"))
+    else:
+        text = visible_text(name if name is not None else el).replace("\n", ", ")
+    return text if 0 < len(text) <= MAX_BYLINE_CHARS and not _NOT_BYLINE_TEXT.match(text) else ""
 
 
 def _canonical(root: Any, page_url: str) -> str | None:
