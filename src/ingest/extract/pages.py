@@ -4,9 +4,10 @@
 Its ``text`` is trafilatura's main text, rendered by trafilatura's own txt serialiser from one
 ``bare_extraction`` call with metadata: readers' comments are extracted apart (``comments``) and are
 part of ``text`` only with ``include_comments: true``, which makes ``text`` exactly
-``trafilatura.extract(html, url=url, **options)``. The metadata (publication time, headline, byline,
-language) is chosen by the rules of ingest.extract.metadata from the page's own markup and
-trafilatura's reading of it.
+``trafilatura.extract(html, url=url, **options)``. Only when that finds too little does
+ingest.extract.fallback look further; the options then say where the text came from ("fallback").
+The metadata (publication time, headline, byline, language) is chosen by the rules of
+ingest.extract.metadata from the page's own markup and trafilatura's reading of it.
 
 trafilatura is not thread-safe (it crashes the interpreter when called from threads), so the pipeline
 extracts through :class:`ExtractorPool`, a pool of worker processes. trafilatura is imported lazily:
@@ -33,6 +34,7 @@ from ingest.analyse.precompute import Precompute, TextFacts, text_facts
 from ingest.config import ExtractSettings
 from ingest.errors import ErrorKind
 from ingest.extract.decode import charset_from_content_type, decode_html
+from ingest.extract.fallback import rescue
 from ingest.extract.metadata import HTMLDATE_FORMAT, page_metadata, parse_document
 from ingest.fetch.botwall import detect_bot_wall
 from ingest.store.blobs import PackedBody, pack_body
@@ -130,12 +132,12 @@ def extract_page(page: PageInput, settings: ExtractSettings) -> ExtractResult:
         doc, text, comments = _trafilatura(html, page.url, options)
     except Exception as exc:  # anything trafilatura raises is its failure, not ours
         return ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}")
-    if text is None or doc is None:
-        return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION, "trafilatura found no main text")
-    if len(text) < settings.min_text_chars:
-        return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION,
-                                 f"{len(text)} characters of text, fewer than {settings.min_text_chars}")
-
+    if text is None or doc is None or len(text) < settings.min_text_chars:  # ingest.extract.fallback's turn
+        found = rescue(html, page.url, options, settings.min_text_chars)
+        if found is None:
+            return ExtractionFailure(ErrorKind.EMPTY_EXTRACTION, "trafilatura found no main text" if text is None
+                                     else f"{len(text)} characters of text, fewer than {settings.min_text_chars}")
+        doc, text, comments, options = found.doc, found.text, found.comments, found.options
     meta = page_metadata(parse_document(html), doc, text, page.url)
     return Extraction(
         text=text,
