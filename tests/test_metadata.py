@@ -18,7 +18,7 @@ from ingest.extract.dates import choose_modified, choose_published, parse_page_d
 from ingest.extract.headline import choose_headline, site_names, strip_affixes
 from ingest.extract.htmlmeta import page_facts
 from ingest.extract.language import choose_language, normalise
-from ingest.extract.metadata import parse_document
+from ingest.extract.metadata import page_metadata, parse_document
 from ingest.extract.pages import Extraction, PageInput, extract_page
 from ingest.store import archive
 from ingest.store.db import read_session
@@ -110,8 +110,12 @@ def test_unreadable_and_implausible_dates_are_no_candidates() -> None:
     ("Iranischer Angriff auf Israel: «Zurückhaltung»", ["SRF"], "www.srf.ch",
      "Iranischer Angriff auf Israel: «Zurückhaltung»"),  # a colon that names nothing stays
     ("Kicker - Bayern gewinnt", ["kicker"], "www.kicker.de", "Bayern gewinnt"),  # a leading site name
+    ("„Unermüdlicher Einsatz“ - Die Neue Südtiroler Tageszeitung", ["tageszeitung.it"], None,
+     "„Unermüdlicher Einsatz“"),  # a few words ending in the site's name
+    ("Streit um die Tageszeitung: Was der Verlag plant", ["tageszeitung.it"], None,
+     "Streit um die Tageszeitung: Was der Verlag plant"),  # not at the end: kept
 ])
-def test_site_name_affixes_are_stripped(raw: str, names: list[str], host: str, clean: str) -> None:
+def test_site_name_affixes_are_stripped(raw: str, names: list[str], host: str | None, clean: str) -> None:
     assert strip_affixes(raw, site_names(names, host)) == clean
 
 
@@ -125,6 +129,44 @@ def test_headline_prefers_structured_data_and_keeps_the_raw_title() -> None:
     without = choose_headline([("h1", "Site logo"), ("h1", "Mexico economy"), ("title", "Mexico economy | AP News")],
                               site_names([], "apnews.com"))
     assert (without.text, without.source) == ("Mexico economy", "h1")  # the <h1> another candidate repeats
+
+
+def test_title_names_section_affixes_next_to_the_site_name() -> None:
+    keys = site_names([], "www.bild.de")
+    got = choose_headline([("jsonld", "Bubi-Bomber wieder da: Thioune fordert Geduld | Sport"),
+                           ("og", "Bubi-Bomber wieder da: Thioune fordert Geduld"),
+                           ("title", "Bubi-Bomber wieder da: Thioune fordert Geduld | Sport | BILD.de")], keys)
+    assert (got.text, got.source) == ("Bubi-Bomber wieder da: Thioune fordert Geduld", "jsonld")
+    # no site name after it, or the <h1> shows it: part of the headline
+    for title, h1 in (("Big win for Labour | What it means", "Big win for Labour"),
+                      ("Big win for Labour | What it means | BILD.de", "Big win for Labour | What it means")):
+        kept = choose_headline([("jsonld", "Big win for Labour | What it means"), ("og", "Big win for Labour"),
+                                ("h1", h1), ("title", title)], keys)
+        assert kept.text == "Big win for Labour | What it means"
+
+
+def test_a_kicker_before_the_social_title_is_dropped() -> None:
+    keys = site_names(["n-tv NACHRICHTEN"], "www.n-tv.de")
+    got = choose_headline([("jsonld", "Neue Leipziger Schule: Judy Lybke, ganz und gar nicht eigenartig"),
+                           ("og", "Judy Lybke, ganz und gar nicht eigenartig"),
+                           ("h1", "Neue Leipziger Schule: Judy Lybke, ganz und gar nicht eigenartig")], keys)
+    assert (got.text, got.source) == ("Judy Lybke, ganz und gar nicht eigenartig", "og")
+
+
+@pytest.mark.parametrize(("seo", "social"), [
+    ("Scholz sagt: Wir schaffen das", "Scholz räumt Fehler ein"),  # another headline
+    ("Scholz vor dem Parteitag: Schaffen das", "Schaffen das"),  # a "kicker" longer than the rest
+    ("Scholz sagt wir schaffen das", "wir schaffen das"),  # no separator before it
+])
+def test_a_headline_that_only_ends_like_the_social_title_stays(seo: str, social: str) -> None:
+    assert choose_headline([("jsonld", seo), ("og", social)], site_names([], "www.n-tv.de")).source == "jsonld"
+
+
+def test_the_canonical_address_names_the_site_of_a_mirrored_page() -> None:
+    html = ('<html><head><meta property="og:title" content="Ukrainische Gegenoffensive | DW | 28.04.2023">'
+            '<link rel="canonical" href="https://www.dw.com/de/a-65465031"></head><body><p>Text.</p></body></html>')
+    got = page_metadata(parse_document(html), None, "Text.", "http://127.0.0.1:8080/de/a-65465031")
+    assert (got.title, got.title_source) == ("Ukrainische Gegenoffensive", "og")
 
 
 # --- bylines ---------------------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ def page_metadata(root: Any, doc: Any, text: str, url: str) -> PageMetadata:
     sitename = facts.first_meta("og:site_name") or _jsonld_site(facts) or _str(getattr(doc, "sitename", None))
     names = site_names([sitename, facts.first_meta("application-name"), facts.first_meta("apple-mobile-web-app-title"),
                         *_publisher_names(facts), (facts.first_meta("twitter:site") or "").lstrip("@")], host)
+    for other in _own_hosts(facts) - {host}:  # the page's own address when it is served from elsewhere (mirror, AMP)
+        names |= site_names([], other)
     headline = choose_headline(_headline_candidates(facts), names)
     published = choose_published(facts, _str(getattr(doc, "date", None)), url)
     modified = choose_modified(facts, published)
@@ -76,6 +78,18 @@ def _headline_candidates(facts: PageFacts) -> list[tuple[str, str | None]]:
     jsonld = next((clean_text(o.get("headline")) for o in facts.articles() if isinstance(o.get("headline"), str)), None)
     return [("jsonld", jsonld), ("og", facts.first_meta("og:title")), ("twitter", facts.first_meta("twitter:title")),
             *(("h1", h) for h in h1s), ("title", facts.title_tag)]
+
+
+def _own_hosts(facts: PageFacts) -> set[str]:
+    hosts = set()
+    for url in (facts.canonical, facts.first_meta("og:url")):
+        try:
+            hostname = urlsplit(url).hostname if url else None
+        except ValueError:
+            continue
+        if hostname:
+            hosts.add(hostname)
+    return hosts
 
 
 def _publisher_names(facts: PageFacts) -> list[str]:
