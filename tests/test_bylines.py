@@ -100,8 +100,8 @@ def test_a_byline_elements_parts_that_are_no_names() -> None:
     assert byline(body='<div class="byline"><span class="byline-by">By</span> <a class="author-name">Jane Roe</a>'
                        '</div>') == (["Jane Roe"], [])
     # a job title and a link's text next to the name, a picture's credit, the sources
-    assert byline(body='<div class="author"><a>Houston Mitchell</a><div>Assistant sports editor</div>'
-                       '<a>Twitter</a></div>') == (["Houston Mitchell"], [])
+    assert byline(body='<div class="author"><a>Houston Mitchell</a><div>Assistant Sports Editor</div>'
+                       '<a>Twitter</a><a>Gear Team</a></div>') == (["Houston Mitchell"], [])
     assert byline(body='<div class="bildautor">Foto: APA/KEYSTONE/CYRIL ZINGARO</div>') == ([], [])
     assert byline(body='<div class="backlink__author">Quelle: sid/dpa</div>') == ([], [])
 
@@ -142,3 +142,43 @@ def test_the_sites_acronym_first_is_a_newsroom() -> None:
 
 def test_a_publisher_named_with_its_address_is_an_organisation() -> None:
     assert byline('<meta name="author" content="Deutsche Welle (www.dw.com)">') == ([], ["Deutsche Welle"])
+
+
+def test_a_link_to_the_authors_page_and_a_labelled_line_are_bylines() -> None:
+    head = '<meta name="author" content="LTO">'
+    keys = site_names(["LTO"], None)
+    assert byline(head, '<p class="reader__meta-info">von <a href="/autoren/name/max-kolter">Dr. Max Kolter</a></p>',
+                  keys=keys) == (["Dr. Max Kolter"], ["LTO"])
+    body = '<ul><li><strong>Datum</strong> 28.04.2023</li><li><strong>Autorin/Autor</strong> Roman Goncharenko</li></ul>'
+    assert byline(body=body) == (["Roman Goncharenko"], [])
+    assert byline(body='<nav><a href="/de/reporter/s-1">Reporter</a></nav><a href="/authors/">Authors</a>') == ([], [])
+
+
+def test_an_article_author_meta_credits_the_agency_behind_the_publisher() -> None:
+    head = (jsonld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "NTV"}})
+            + '<meta name="articleAuthor" content="Anadolu Ajansı">')
+    assert byline(head) == (["Anadolu Ajansı"], ["NTV"])
+
+
+def test_a_bold_paragraph_opening_the_text_is_its_byline() -> None:
+    paragraphs = "".join(f"<p>Paragraph {i} of the article, with enough words to be one.</p>" for i in range(5))
+    head = jsonld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "Lesotho Times"}})
+    body = f'<div class="entry-content"><p><strong>Mathatisi Sebusi/Mohalenyane Phakela</strong></p>{paragraphs}</div>'
+    assert byline(head, body) == (["Mathatisi Sebusi", "Mohalenyane Phakela"], ["Lesotho Times"])
+    subhead = f'<div class="entry-content">{paragraphs}<p><strong>A preventable crisis.</strong></p>{paragraphs}</div>'
+    assert byline(head, subhead) == ([], ["Lesotho Times"])  # a subheading in the middle, a sentence
+
+
+def test_the_sites_shared_account_is_no_person() -> None:
+    paragraphs = "".join(f"<p>Paragraph {i} of the article, with enough words to be one.</p>" for i in range(5))
+    head = jsonld({"@type": "NewsArticle", "author": {"@id": "https://example.co.za/author/admin/", "name": "Ilanga D"}})
+    body = f'<a rel="author" href="/author/admin/">Ilanga D</a><div><p><b>MTHOBISI SITHOLE</b></p>{paragraphs}</div>'
+    assert byline(head, body) == (["MTHOBISI SITHOLE"], ["Ilanga D"])
+
+
+@pytest.mark.parametrize(("raw", "names"), [
+    ("Dolores Chang For Dailymail.Com", ["Dolores Chang"]),  # written for a publication
+    ("Jane Roe for The Guardian", ["Jane Roe"]),
+])
+def test_the_publication_written_for_is_not_part_of_the_name(raw: str, names: list[str]) -> None:
+    assert split_names(raw) == names

@@ -1,20 +1,37 @@
 """Who wrote an article: the people, one per name, and apart from them the organisations credited.
 
-Sources, first that names anyone: the article's JSON-LD ``author`` (typed ``Person`` or
-``Organization``, as the publisher wrote it), then ``<meta name="author">`` and the page's
-``rel=author`` / ``itemprop=author`` elements, then trafilatura's author guess. Every value is
-cleaned and split:
+Sources, in order; the first that names a person (or a news agency) gives the authors:
 
-* byline words go (``Von``, ``By``, ``Autor``, ``Par``, ``Text:`` …, also after a kicker:
-  ``Capital Von Jemima Kelly``);
-* names are split at ``,`` ``;`` ``/`` ``&`` and the words ``and und og y и et e en och ja``;
-* a ``Last, First`` list (every comma part one word) is paired back: ``You, Xiaoying`` ->
-  ``Xiaoying You``;
-* parts that are not names go: URLs, handles, descriptions (more than six words), and single words
-  trailing an organisation in a comma list (``hessenschau.de, Frankfurt, Germany``);
-* organisations (a JSON-LD ``Organization``, the site's own name, domain-like names, company and
-  newsroom words: ``GmbH``, ``Redaktion``, ``Condé Nast`` …) are kept apart; news agencies (``dpa``,
-  ``Reuters``, ``AFP`` …) are credited as authors, as a byline credits them.
+1. the article's JSON-LD ``author`` (typed ``Person`` or ``Organization`` as the publisher wrote it;
+   an ``{"@id": …}`` reference is looked up in the ``@graph``; ``givenName``/``familyName``; a type list
+   with ``Person`` is a person; the site's shared account, ``…/author/admin/``, is no one's name);
+2. the author ``<meta>`` tags (``author``, ``article:author``, ``dc.creator`` …, then any other whose
+   name ends in author or byline: ``cXenseParse:author``, ``DCSext.author``, ``articleAuthor``);
+3. the page's first byline block (``rel=author``, ``itemprop=author``, a class or id saying author or
+   byline, a link to an author's page, a line labelled ``Autor``; hidden text, pictures' credits and
+   "Quelle:" lines left out): later blocks are related articles' authors;
+4. a bold-only paragraph opening or closing the text (``<p><strong>Jane Roe</strong></p>``).
+
+A source that names no one (an e-mail address, a URL, a slug) or only organisations (the publisher as
+author) passes on to the next, and the organisations of the first such source are kept; a name typed
+``Organization`` stays one in later sources. What the page shows (3, 4) and what comes after an
+organisation must look like a name: two to five capitalised words (particles aside) or a script
+without capitals - not initials (``amw``), a job title, a link's text, nor "Agenturen". trafilatura's
+guess is used only when the markup names no one at all. Every value is cleaned and split:
+
+* byline words go (``Von``, ``By``, ``Autor``, ``Autorin/Autor``, ``Par``, ``Text:`` …, also after a
+  kicker: ``Capital Von Jemima Kelly``), and so does the publication written for (``… For Dailymail.Com``);
+* names are split at ``,`` ``;`` ``/`` ``&`` ``、`` and the words ``and und og y и et e en och ja``;
+* a ``Last, First`` list (every comma part one capitalised word, no agency) is paired back:
+  ``You, Xiaoying`` -> ``Xiaoying You`` (not ``ssi, dan``, not ``AFP, MANILA``);
+* places are not people: one capitalised word after a comma that follows a full name, an agency or a
+  domain is a dateline (``Seb Dumitru, Lille``, ``AFP, MANILA``, ``hessenschau.de, Frankfurt, Germany``),
+  and ``Associated Press in Valencia`` credits the agency;
+* parts that are not names go: URLs, handles, descriptions (more than six words);
+* organisations (a JSON-LD ``Organization``, the site's own name or its acronym first: ``MDR
+  THÜRINGEN``, a publisher with its address: ``Deutsche Welle (www.dw.com)``, domain-like names, company
+  and newsroom words: ``GmbH``, ``Redaktion``, ``Condé Nast`` …) are kept apart; news agencies (``dpa``,
+  ``Deutsche Presse-Agentur``, ``Reuters``, ``AFP`` …) are credited as authors, as a byline credits them.
 
 The letters are kept as the page wrote them (trafilatura's ``Mdr De`` came from re-casing ``mdr.de``).
 Hand-written: name parsers (nameparser, probablepeople) split one Western name into parts; none finds
@@ -58,11 +75,13 @@ _ORG_WORDS = re.compile(
 _DOMAIN = re.compile(r"^[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,6}$", re.I)
 _BYLINE_WORDS = re.compile(
     r"^(?:(?:ein\s+)?(?:kommentar|gastbeitrag|interview|analyse|reportage)\s+von|written\s+by|reporting\s+by"
-    r"|posted\s+by|by|von|vom|text|texte|foto|fotos|autor|autorin|autoren|author|authors|par|por|di|av|af"
+    r"|posted\s+by|by|von|vom|text|texte|foto|fotos|autorin/autor|autor/in|autor|autorin|autoren|author|authors"
+    r"|par|por|di|av|af"
     r"|door|przez|автор|авторы|redigiert\s+von|edited\s+by)\s*[:\-–]?\s+", re.I)
 _KICKER_BYLINE = re.compile(r"^(?:\S+\s+){1,2}(?:Von|VON|By|BY)\s+(?=\S)")  # not "Ursula von der Leyen"
 _COMMAS = re.compile(r"\s*[,;，、；]\s*")
 _SPLIT = re.compile(r"\s*[,;/&|·•，、；]\s*|\s+(?:and|und|og|y|и|et|e|en|och|ja|u\.|i)\s+|\s+\+\s+", re.I)
+_FOR_PUBLICATION = re.compile(r"(?<=\S)\s+(?:for|For|FOR)\s+(?:the\s+|The\s+)?[A-Z][\w.\-]*(?:\s+[A-Z][\w.\-]*)*$")
 _TRAILING_TITLE = re.compile(r"\s*(?:기자|특파원|記者|特派員|통신원)$")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")  # an author page's slug ("chuck-ross"), not a name
 _NOT_NAME = re.compile(r"https?://|www\.|@|\d{3,}|^\W+$|\(image|\bgetty\b|^\d", re.I)
@@ -72,8 +91,10 @@ _PLACE = re.compile(r"^[A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ\-']+$")
 _AGENCY_IN_PLACE = re.compile(r"^(.+?)\s+in\s+[A-ZÀ-ÖØ-Þ]\S*(?:\s+[A-ZÀ-ÖØ-Þ]\S*)*$")  # "Associated Press in Valencia"
 # <meta> names for the author, these first, then any other whose last part says author or byline
 META_AUTHORS = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author", "sailthru.author", "byl")
+_SHARED_ACCOUNT = re.compile(r"/(?:author|authors|autor|user|users|profile)/(?:admin|administrator|webmaster|editor"
+                             r"|editors|redaktion|redazione|redaccion|staff|newsroom|wpadmin)/?$", re.I)
 _OWN_DOMAIN = re.compile(r"\((?:https?://)?(?:www\.)?[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,6}/?\)\s*$", re.I)
-_META_AUTHOR = re.compile(r"(?:^|[:._\-#])(?:author|authors|author_name|byline)$")
+_META_AUTHOR = re.compile(r"(?:^|[:._\-#]|article)(?:author|authors|author_name|byline)$")
 _META_NOT_AUTHOR = ("twitter:", "smartbanner:", "al:", "apple-", "fb:")
 
 
@@ -137,6 +158,7 @@ def split_names(value: str) -> list[str]:
             continue  # "Seb Dumitru, Lille", "AFP, MANILA": a dateline's place, not a person
         after_full = bool(parts) and (" " in parts[-1] or is_agency(parts[-1]) or bool(_DOMAIN.match(parts[-1])))
         for name in parts:
+            name = _FOR_PUBLICATION.sub("", name)  # "Dolores Chang For Dailymail.Com": written for a publication
             if _BYLINE_WORDS.match(name + " "):
                 continue  # a byline word alone ("By" in an element of its own)
             name = _AGENCY_IN_PLACE.sub(lambda m: m.group(1) if is_agency(m.group(1)) else m.group(0), name)
@@ -162,6 +184,8 @@ def _jsonld_authors(facts: PageFacts) -> list[tuple[str, str]]:
                 # a Person first: Yoast types a site owner's author ["Person", "Organization"]
                 kind = "person" if "person" in kinds else \
                     "organisation" if kinds & {"organization", "newsmediaorganization", "corporation"} else "unknown"
+                if _SHARED_ACCOUNT.search(str(item.get("url") or item.get("@id") or "")):
+                    kind = "organisation"  # ".../author/admin/": the site's own account, no one's name
                 if name:
                     found.append((kind, name))
             elif isinstance(item, str):
@@ -195,7 +219,8 @@ def choose_byline(facts: PageFacts, trafilatura_author: str | None, site_keys: s
     trafilatura's guess is used only when the page's markup names no one at all."""
     orgs: list[str] = []
     typed_orgs: set[str] = set()  # names a source typed Organization stay organisations in the others
-    sources = (_jsonld_authors(facts), _meta_authors(facts), [("shown", t) for t in facts.byline_texts])
+    sources = (_jsonld_authors(facts), _meta_authors(facts), [("shown", t) for t in facts.byline_texts],
+               [("shown", t) for t in facts.bold_lines])
     for raw in sources:
         got = _sort(raw, site_keys, typed_orgs)
         typed_orgs |= {_key(name) for kind, name in raw if kind == "organisation"}
@@ -236,6 +261,10 @@ def _sort(raw: Iterable[tuple[str, str]], site_keys: set[str], typed_orgs: set[s
 
 _PARTICLES = frozenset({"von", "van", "vom", "zu", "zum", "de", "der", "den", "del", "della", "di", "da", "das", "do",
                         "dos", "du", "la", "le", "bin", "ibn", "al", "el", "y", "e", "ter", "ten"})
+# a job title or a team next to the name in a byline element ("Assistant Sports Editor", "Gear Team")
+_ROLES = frozenset({"editor", "reporter", "correspondent", "writer", "columnist", "contributor", "producer", "director",
+                    "journalist", "team", "redakteur", "redakteurin", "korrespondent", "korrespondentin", "corresponsal",
+                    "rédacteur", "rédactrice", "envoyé", "envoyée", "spécial", "spéciale", "inviato", "redattore"})
 _CASED = re.compile(r"[A-Za-zÀ-ɏͰ-ϿЀ-ӿ]")  # scripts with capitals
 
 
@@ -248,7 +277,7 @@ def _named(name: str) -> bool:
     if not _CASED.search(name):
         return not re.search(r"\d", name)
     words = name.split()
-    if not 2 <= len(words) <= 5 or re.search(r"\d", name):
+    if not 2 <= len(words) <= 5 or re.search(r"\d", name) or any(w.casefold() in _ROLES for w in words):
         return False
     return all(w[0].isupper() or w in _PARTICLES for w in (w.lstrip("\"'(„“«") for w in words) if w)
 

@@ -47,6 +47,7 @@ class PageFacts:
     content_language: str | None = None
     canonical: str | None = None
     byline_texts: list[str] = field(default_factory=list)  # the texts of the page's first byline block
+    bold_lines: list[str] = field(default_factory=list)  # bold-only paragraphs opening or closing a text
 
     def first_meta(self, *names: str) -> str | None:
         for name in names:
@@ -120,6 +121,7 @@ def page_facts(root: Any, page_url: str) -> PageFacts:
     facts.content_language = facts.first_meta("content-language")
     facts.canonical = _canonical(root, page_url)
     facts.byline_texts = byline_block(root)
+    facts.bold_lines = bold_lines(root)
     return facts
 
 
@@ -133,6 +135,13 @@ _NOT_BYLINE_CLASS = re.compile(
 # a credit line that is no byline: a picture's or the sources' ("Quelle: sid/dpa", "Foto: …")
 _NOT_BYLINE_TEXT = re.compile(r"^(?:quelle|quellen|source|sources|bild|bilder|foto|fotos|photo|photos|image|©)\b",
                               re.I)
+# an author's page: /author/jane-roe, /autoren/name/max-kolter, /journalists/jane-roe/ (not a list of them)
+_AUTHOR_PAGE = re.compile(r"/(?:authors?|autor|autoren|autorin|auteurs?|autores|journalists?|journalisten"
+                          r"|redakteur|redakteure|columnists?|signataires)/(?:[\w\-.%]+/)*[\w\-.%]*[a-z][\w\-.%]*/?"
+                          r"(?:[?#]|$)", re.I)
+_LABEL_TAGS = frozenset({"strong", "b", "span", "em", "label", "dt", "th"})
+_BYLINE_LABEL = re.compile(r"^(?:autor|autorin|autoren|autorin/autor|autor/in|author|authors|written by|reporter"
+                           r"|auteur|auteurs|autore|autori|autores|redactor|skribent|forfatter|tekst|text)\s*:?$", re.I)
 _HIDDEN_CLASS = re.compile(r"visually-hidden|sr-only|screen-reader|offscreen|(?:^|\s)hidden(?:\s|$)", re.I)
 _NO_TEXT_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "button", "select", "option", "img",
                            "meta", "link", "input", "textarea", "head", "title", "time"})
@@ -148,7 +157,13 @@ def _is_byline_element(el: Any) -> bool:
     if "author" in (el.get("rel") or "").lower().split() or (el.get("itemprop") or "").lower() == "author":
         return True
     marks = f"{el.get('class') or ''} {el.get('id') or ''}"
-    return bool(_BYLINE_CLASS.search(marks)) and not _NOT_BYLINE_CLASS.search(marks)
+    if _BYLINE_CLASS.search(marks):
+        return not _NOT_BYLINE_CLASS.search(marks)
+    if el.tag == "a" and _AUTHOR_PAGE.search(el.get("href") or ""):
+        return True  # a link to the author's page: <a href="/autoren/name/max-kolter">
+    if not (el.text or "").strip() and len(el) and isinstance(el[0].tag, str) and el[0].tag in _LABEL_TAGS:
+        return bool(_BYLINE_LABEL.match(clean_text(el[0].text_content())))  # <li><strong>Autor</strong> Name</li>
+    return False
 
 
 def _hidden(el: Any) -> bool:
@@ -198,6 +213,28 @@ def byline_block(root: Any) -> list[str]:
                  for t in [_byline_text(e)] if t]
         return list(dict.fromkeys(texts))[:12]
     return []
+
+
+MAX_BOLD_LINE_CHARS = 80
+
+
+def bold_lines(root: Any) -> list[str]:
+    """Paragraphs all in bold among the first three or the last of a text's paragraphs (four or more):
+    where many sites put the byline (``<p><strong>Jane Roe</strong></p>``)."""
+    body = root.find("body")
+    if body is None:
+        return []
+    out: list[str] = []
+    for parent in {id(p.getparent()): p.getparent() for p in body.iter("p") if p.getparent() is not None}.values():
+        paragraphs = [p for p in parent if p.tag == "p" and visible_text(p)]
+        if len(paragraphs) < 4 or any(isinstance(a.tag, str) and a.tag in _OUTSIDE for a in parent.iterancestors()):
+            continue
+        for p in (*paragraphs[:3], paragraphs[-1]):
+            text = clean_text(visible_text(p).replace("\n", " "))
+            bold = clean_text(" ".join(visible_text(b) for b in p.iter("strong", "b")).replace("\n", " "))
+            if text and text == bold and len(text) <= MAX_BOLD_LINE_CHARS and text not in out:
+                out.append(text)
+    return out[:4]
 
 
 def _byline_text(el: Any) -> str:
