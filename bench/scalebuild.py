@@ -84,7 +84,7 @@ def load_pool() -> Pool:
     seed = corpus_dir() / "seed-article.txt"
     if seed.exists():
         paras.setdefault("en", []).extend(p for p in seed.read_text().split("\n") if p.strip())
-    languages = sorted(lang for lang in paras if len(paras[lang]) >= 20 and heads.get(lang))
+    languages = sorted(lang for lang in paras if len(paras[lang]) >= 10 and heads.get(lang))
     pool = Pool(languages, [len(paras[lang]) for lang in languages], {}, {})
     for lang in languages:
         pool.paragraphs[lang] = [(p, *_streams(analyse(p, lang))) for p in dict.fromkeys(paras[lang])]
@@ -111,7 +111,7 @@ def _init(pool: Pool) -> None:
     _POOL = pool
 
 
-def articles(pool: Pool, start: int, count: int, seed: int, backend: str) -> list[dict[str, Any]]:
+def articles(pool: Pool, start: int, count: int, seed: int, backend: str, n: int) -> list[dict[str, Any]]:
     """The rows of articles ``start`` … ``start + count - 1`` (ids from 1), reproducible from ``seed``."""
     from ingest.store.searchindex import tsvector_literal
 
@@ -130,7 +130,7 @@ def articles(pool: Pool, start: int, count: int, seed: int, backend: str) -> lis
         text = "\n".join(p[0] for p in chosen)
         exact = [t for p in chosen for t in p[1]]
         stems = [t for p in chosen for t in p[2]]
-        published = T0 + timedelta(seconds=int(SPAN_S * i / 1_000_000) % SPAN_S + rng.randrange(3600))
+        published = T0 + timedelta(seconds=int(SPAN_S * (i - 1) / n) + rng.randrange(3600))
         row: dict[str, Any] = {
             "id": i, "lang": lang, "title": title, "text": text, "published": published,
             "source": rng.randrange(1, N_SOURCES + 1), "second": rng.randrange(1, N_SOURCES + 1)
@@ -149,16 +149,22 @@ def articles(pool: Pool, start: int, count: int, seed: int, backend: str) -> lis
     return out
 
 
-def _work(args: tuple[int, int, int, str]) -> list[dict[str, Any]]:
+def _work(args: tuple[int, int, int, str, int]) -> list[dict[str, Any]]:
     assert _POOL is not None
     return articles(_POOL, *args)
 
 
 def chunks(pool: Pool, n: int, seed: int, backend: str, start: int = 1) -> Iterator[list[dict[str, Any]]]:
     """Rows in chunks of ``CHUNK``, made by two processes (the analyser's tokens, the tsvector literal)."""
-    jobs = [(s, min(CHUNK, n + 1 - s), seed, backend) for s in range(start, n + 1, CHUNK)]
+    jobs = [(s, min(CHUNK, n + 1 - s), seed, backend, n) for s in range(start, n + 1, CHUNK)]
     with get_context("fork").Pool(2, initializer=_init, initargs=(pool,)) as workers:
-        yield from workers.imap(_work, jobs)
+        # at most 4 chunks made ahead of the writer (imap alone would queue them all in memory)
+        pending = [workers.apply_async(_work, (job,)) for job in jobs[:4]]
+        for k in range(len(jobs)):
+            rows = pending.pop(0).get()
+            if k + 4 < len(jobs):
+                pending.append(workers.apply_async(_work, (jobs[k + 4],)))
+            yield rows
 
 
 # --- the rows of each table ------------------------------------------------------------------------------
@@ -221,6 +227,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "story_clusters": ("id", "first_article_id", "created_at"),
     "cluster_members": ("article_id", "cluster_id", "similarity", "method", "created_at"),
 }
+PG_ORDER = ("fetches", "articles", "extractions", "article_versions", "article_state", "text_hashes", "url_aliases",
+            "entries", "article_tags", "lsh_bands", "story_clusters", "cluster_members")
 ORDER = ("fetches", "extractions", "articles", "article_versions", "article_state", "text_hashes", "url_aliases",
          "entries", "article_tags", "lsh_bands", "story_clusters", "cluster_members")
 
@@ -292,6 +300,8 @@ def build_postgresql(url: str, n: int, seed: int, pool: Pool, log: Any = print) 
     open_archive(url).dispose()
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute("DROP INDEX IF EXISTS ix_articles_search_vector")
+        # articles and extractions name each other: the article's link is checked once, after the load
+        conn.execute("ALTER TABLE articles DROP CONSTRAINT fk_articles_current_extraction")
         now = T0 + timedelta(seconds=SPAN_S)
         with conn.transaction():
             _copy(conn, "sources", SOURCE_COLUMNS, [tuple(v.replace(tzinfo=None) if isinstance(v, datetime) else v
@@ -302,13 +312,15 @@ def build_postgresql(url: str, n: int, seed: int, pool: Pool, log: Any = print) 
         for rows in chunks(pool, n, seed, "postgresql"):
             per_table = table_rows(rows, lambda v: v)
             with conn.transaction():
-                for table in ORDER:
+                for table in PG_ORDER:
                     cols = COLUMNS[table] + (("search_vector",) if table == "articles" else ())
                     _copy(conn, table, cols, per_table[table])
             done += len(rows)
             if done % 50_000 < CHUNK:
                 log(f"postgresql: {done:,} articles")
         log("postgresql: building the GIN index")
+        conn.execute("ALTER TABLE articles ADD CONSTRAINT fk_articles_current_extraction FOREIGN KEY "
+                     "(current_extraction_id) REFERENCES extractions (id)")
         conn.execute("SET maintenance_work_mem = '1GB'")
         conn.execute("CREATE INDEX ix_articles_search_vector ON articles USING GIN (search_vector)")
         for table in ("sources", "runs", "articles", "entries", "story_clusters", "fetches", "extractions",

@@ -17,6 +17,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="ingest-prefect-home-"))
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+# PostgreSQL archives' search indexes (store/searchengine.py) in a directory of the run, not ~/.cache
+os.environ.setdefault("INGEST_SEARCH_DIR", tempfile.mkdtemp(prefix="ingest-search-"))
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "INGEST_TEST_POSTGRES_URL"

@@ -158,7 +158,7 @@ def export_ids(engine: Engine, query: str | None, filters: Filters) -> list[int]
     from ingest.store.search import search, where_clauses
 
     if query:
-        hits = search(engine, query, filters, limit=10_000_000, snippets=False)
+        hits = search(engine, query, filters, limit=10_000_000, snippets=False, use_index=False)
         return sorted(h.article_id for h in hits)
     params: dict[str, Any] = {}
     where = where_clauses(filters, engine.dialect.name, params)

@@ -70,3 +70,7 @@ def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]
     with write_session(engine) as s:
         s.connection().execute(update(Run).where(Run.id == run_id).values(  # type: ignore[arg-type]
             status=status, finished_at=now or SYSTEM_CLOCK.now(), summary=summary, error=error))
+    # the search index takes the run's articles now rather than at the next search (where one exists)
+    from ingest.store.searchengine import refresh
+
+    refresh(engine, only_existing=True)

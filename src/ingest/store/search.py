@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 
 
+ORDERS = ("relevance", "newest")
+NEWEST = "COALESCE(a.published_at, a.first_seen_at) DESC, a.id DESC"
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     sources: tuple[str, ...] = ()
@@ -66,6 +70,12 @@ def where_clauses(filters: Filters, dialect: str, params: dict[str, Any]) -> lis
     if filters.language:
         params["lang"] = filters.language
         clauses.append("a.language = :lang")
+    if filters.article_ids:
+        names = []
+        for i, article_id in enumerate(filters.article_ids):
+            params[f"aid{i}"] = int(article_id)
+            names.append(f":aid{i}")
+        clauses.append(f"a.id IN ({', '.join(names)})")
     return clauses
 
 
@@ -77,33 +87,45 @@ class Hit:
 
 
 def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, limit: int = 20,
-           offset: int = 0, raw: bool = False, snippets: bool = True) -> list[Hit]:
-    """Article ids best first (by relevance with a query, newest first without one); ``snippets=False``
-    when only the ids are wanted (export)."""
+           offset: int = 0, raw: bool = False, snippets: bool = True, order: str = "relevance",
+           use_index: bool = True) -> list[Hit]:
+    """Article ids best first: by relevance with a query (``order="newest"``: newest first), newest
+    first without one; ``snippets=False`` when only the ids are wanted (export). The search engine's
+    index answers (``store/searchengine.py``) unless ``raw`` (engine syntax), ``use_index=False`` (every
+    match, unranked, for export) or it cannot; then the SQL index does, with the same hits."""
+    if order not in ORDERS:
+        raise UsageError(f"unknown search order {order!r} (one of {', '.join(ORDERS)})")
     dialect = engine.dialect.name
     if query and "\x00" in query:  # PostgreSQL refuses NUL in text; no engine can match it anyway
         raise UsageError(f"bad search query {query!r}: it contains a NUL character")
+    plan = parse(query, _languages(engine)) if query and not raw else None
+    if use_index and not raw:
+        from ingest.store.searchengine import search_ids
+
+        found = search_ids(engine, plan, filters, limit=limit, offset=offset,
+                           order=order if query else "newest")
+        if found is not None:
+            shown = _snippets(engine, [i for i, _ in found], plan, query) if query and snippets and found else {}
+            return [Hit(i, score, shown.get(i)) for i, score in found]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     where = where_clauses(filters, dialect, params)
-    plan = None
     if not query:
         sql = ("SELECT a.id, NULL, NULL FROM articles a" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY COALESCE(a.published_at, a.first_seen_at) DESC, a.id DESC LIMIT :limit OFFSET :offset")
+               + f" ORDER BY {NEWEST} LIMIT :limit OFFSET :offset")
     elif dialect == "sqlite":
-        plan = None if raw else parse(query, _languages(engine))
         params["q"] = query if plan is None else to_fts5(plan)
         # title 10 : text 1, as before; exact forms rank first as they match their stems too
         sql = ("SELECT a.id, bm25(articles_fts, 10.0, 1.0) AS score, NULL FROM articles_fts "
                "JOIN articles a ON a.id = articles_fts.rowid WHERE articles_fts MATCH :q"
-               + "".join(" AND " + w for w in where) + " ORDER BY score, a.id LIMIT :limit OFFSET :offset")
+               + "".join(" AND " + w for w in where)
+               + f" ORDER BY {'score, a.id' if order == 'relevance' else NEWEST} LIMIT :limit OFFSET :offset")
     elif dialect == "postgresql":
-        plan = None if raw else parse(query, _languages(engine))
         params["q"] = query if plan is None else to_tsquery(plan)
         # the analyser's lexemes are cast, not parsed again; raw syntax goes through the parser
         q = "to_tsquery('simple', :q)" if plan is None else "CAST(:q AS tsquery)"
         sql = (f"SELECT a.id, ts_rank_cd(a.search_vector, q) AS score, NULL FROM articles a, {q} q "
                "WHERE a.search_vector @@ q" + "".join(" AND " + w for w in where)
-               + " ORDER BY score DESC, a.id LIMIT :limit OFFSET :offset")
+               + f" ORDER BY {'score DESC, a.id' if order == 'relevance' else NEWEST} LIMIT :limit OFFSET :offset")
     else:
         raise UsageError(f"full-text search is not supported on {dialect}")
     # SQLAlchemy's errors are imported only where SQLAlchemy runs: the read commands' SQLite path
