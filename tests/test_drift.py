@@ -169,7 +169,7 @@ def _migrate_again(engine: Any) -> None:
         cfg = _alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0009")
-    assert upgrade(engine) == ("0009", "0011")
+    assert upgrade(engine) == ("0009", "0012")
 
 
 def _web_sources(url: str, thresholds: Thresholds) -> dict[str, Any]:

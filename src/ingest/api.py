@@ -266,16 +266,17 @@ class Archive:
     def search(self, query: str | None = None, *, source: str | Sequence[str] | None = None,
                tag: str | Sequence[str] | None = None, since: str | datetime | None = None,
                until: str | datetime | None = None, language: str | None = None, limit: int = 20,
-               offset: int = 0, collapse: bool = False, raw: bool = False) -> list[Hit]:
+               offset: int = 0, collapse: bool = False, raw: bool = False, order: str = "relevance") -> list[Hit]:
         """Full-text search, best first (newest first without a query). Words are ANDed; ``"phrases"``,
-        ``OR`` and ``-word`` work as in a web search box. ``collapse``: one hit per story."""
+        ``OR`` and ``-word`` work as in a web search box. ``collapse``: one hit per story;
+        ``order="newest"``: newest first."""
         from ingest.store.search import search as run_search
         from ingest.store.stories import clusters_of
 
         filters = self._filters(source, tag, since, until, language)
         if collapse:
             from ingest.store.stories import search_collapsed as run_search  # noqa: F811
-        hits = run_search(self.engine, query, filters, limit=limit, offset=offset, raw=raw)
+        hits = run_search(self.engine, query, filters, limit=limit, offset=offset, raw=raw, order=order)
         ids = [h.article_id for h in hits]
         records = {r["id"]: r for r in self._records(ids)}
         stories = clusters_of(self.engine, ids)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
 import time
@@ -129,6 +127,8 @@ def _filters(sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | 
 @click.option("--offset", default=0, type=click.IntRange(0))
 @click.option("--raw", is_flag=True, help="Pass the query to FTS5 / to_tsquery as is.")
 @click.option("--collapse", is_flag=True, help="One hit per story (near-duplicate cluster).")
+@click.option("--sort", "order", type=click.Choice(["relevance", "newest"]), default="relevance",
+              show_default=True, help="Best match first, or newest first (no query: always newest).")
 @db_option
 @config_option
 @json_option
@@ -136,7 +136,7 @@ def _filters(sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | 
 def search(words: tuple[str, ...], sources: tuple[str, ...], tags: tuple[str, ...], since: datetime | None,
            until: datetime | None, language: str | None, limit: int, offset: int, raw: bool,
            db: str | None, config_path: str | None, as_json: bool, as_csv: bool = False,
-           collapse: bool = False) -> None:
+           collapse: bool = False, order: str = "relevance") -> None:
     """Full-text search: words are ANDed; "phrases", OR and -word work. No query lists newest first.
 
     The query may be one quoted argument or several words (`search kyiv OR kiev`); put `--` before a
@@ -149,7 +149,7 @@ def search(words: tuple[str, ...], sources: tuple[str, ...], tags: tuple[str, ..
     if collapse:
         from ingest.store.stories import search_collapsed as run_search
     hits = run_search(engine, query, _filters(sources, tags, since, until, language), limit=limit,
-                      offset=offset, raw=raw)
+                      offset=offset, raw=raw, order=order)
     with engine.connect() as s:
         records = {r["id"]: r for r in article_records(s, [h.article_id for h in hits])}
     rows = []
@@ -234,7 +234,7 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
            since: datetime | None, until: datetime | None, language: str | None, db: str | None,
            config_path: str | None, all_versions: bool = False) -> None:
     """Export articles as JSON lines, CSV (UTF-8) or Parquet, oldest first."""
-    from ingest.store.query import EXPORT_FIELDS, article_records, export_ids
+    from ingest.store.query import EXPORT_FIELDS, export_ids
 
     if fmt in ("parquet", "warc") and not out:
         raise UsageError(f"--format {fmt} needs --out FILE ({fmt.title()} is not written to a terminal)")
@@ -249,41 +249,17 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
     if fmt == "parquet":
         _export_parquet(engine, ids, str(out), all_versions)
         return
+    from ingest.exports.records import export_records, write_csv, write_jsonl
+
     stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
     try:
-        writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS, extrasaction="ignore") if fmt == "csv" else None
-        if writer:
-            writer.writeheader()
-        count = 0
-        for i in range(0, len(ids), 500):
-            with _export_connection(engine, all_versions) as s:
-                records = article_records(s, ids[i:i + 500])
-                if all_versions:
-                    from ingest.store.revisions import version_records
-                    records = version_records(s, records)
-                for rec in records:
-                    count += 1
-                    if writer:
-                        writer.writerow({k: _csv_cell(rec[k]) for k in EXPORT_FIELDS})
-                    else:
-                        stream.write(json.dumps({k: rec[k] for k in EXPORT_FIELDS}, ensure_ascii=False) + "\n")
+        records = export_records(engine, ids, all_versions=all_versions)
+        count = (write_csv if fmt == "csv" else write_jsonl)(records, stream, EXPORT_FIELDS)
     finally:
         if out:
             stream.close()
     if out:
         click.echo(f"exported {count} articles to {out}", err=True)
-
-
-def _export_connection(engine: Any, all_versions: bool) -> Any:
-    if all_versions:  # the versions are read through the ORM
-        from ingest.store.db import read_session
-
-        return read_session(engine)
-    return engine.connect()
-
-
-def _csv_cell(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
 
 
 def _export_parquet(engine: Any, ids: list[int], out: str, all_versions: bool) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -213,7 +214,13 @@ class Entry(SQLModel, table=True):
     """A feed item as one source listed it: the sighting of an article, or the record of its failure."""
 
     __tablename__ = "entries"
-    __table_args__ = (UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),)
+    # (0012) what `ingest sources` counts per source, read from indexes alone: its articles, its failed
+    # items (a partial index: failures are few), its items of the last days
+    __table_args__ = (UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),
+                      Index("ix_entries_source_article", "source_id", "article_id"),
+                      Index("ix_entries_failed", "source_id", "error_kind", sqlite_where=text("status = 'failed'"),
+                            postgresql_where=text("status = 'failed'")),
+                      Index("ix_entries_first_seen", "first_seen_at", "source_id"))
     id: int | None = Field(default=None, primary_key=True)
     source_id: int = Field(foreign_key="sources.id", index=True)
     entry_key: str = Field(sa_column=Column(Text, nullable=False))

@@ -273,9 +273,12 @@ def sources_status(s: Any, *, now: datetime | None = None) -> list[dict[str, Any
         s, "SELECT source_id, COUNT(*) AS n FROM entries WHERE status = 'failed' GROUP BY source_id")}
     since = (now or SYSTEM_CLOCK.now()) - ITEMS_PER_DAY_WINDOW  # feed items first seen per day, last 7 days
     since = since.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC on both engines
+    # "+source_id": SQLite would walk ix_entries_source_article for the GROUP BY and look up every entry's
+    # time (1 s at 100,000 entries); the unary plus makes it read the range of ix_entries_first_seen
+    # (the last seven days: 1 ms). PostgreSQL plans it the same either way.
     recent = {r.source_id: r.n for r in _rows(
-        s, "SELECT source_id, COUNT(*) AS n FROM entries WHERE first_seen_at >= :since GROUP BY source_id",
-        {"since": since})}
+        s, "SELECT +source_id AS source_id, COUNT(*) AS n FROM entries WHERE first_seen_at >= :since "
+           "GROUP BY +source_id", {"since": since})}
     out = []
     for src in _rows(s, "SELECT id, name, feed_url, last_polled_at, last_status, last_success_at, error_kind, "
                         "error_detail, error_count, failing_since, next_poll_at, feed_warning, poll_interval_s, "
