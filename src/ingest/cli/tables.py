@@ -44,7 +44,8 @@ def print_table(rows: Sequence[dict[str, Any]], *, empty: str = "(nothing)", wid
     # Laid out here rather than by rich's Table: rich took 2.8 s to draw the 1,000 rows of `ingest
     # sources` (its per-cell render pipeline), this takes milliseconds; the layout is the one rich's
     # SIMPLE_HEAD box drew (3 spaces between columns, a rule under the header), with rich's cell widths.
-    from rich.cells import cell_len as wide_len, set_cell_size
+    from rich.cells import cell_len as wide_len
+    from rich.cells import set_cell_size
 
     def cell_len(text: str) -> int:  # ASCII (most cells) is one column per character
         return len(text) if text.isascii() else wide_len(text)
