@@ -104,11 +104,11 @@ def ensure_built(backend: str, args: argparse.Namespace) -> str:
     built = time.perf_counter() - t0
     log(f"{backend}: built {args.articles:,} articles in {built:.0f} s; now the search engine's index")
     from ingest.store.db import open_engine
-    from ingest.store.searchengine import refresh
+    from ingest.store.searchengine import build
 
     t1 = time.perf_counter()
     engine = open_engine(url)
-    refresh(engine)
+    build(engine)  # what `ingest db index` does
     engine.dispose()
     indexed = time.perf_counter() - t1
     log(f"{backend}: search index built in {indexed:.0f} s")

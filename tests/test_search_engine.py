@@ -165,3 +165,21 @@ def test_sql_only_when_turned_off(sqlite_url: str, monkeypatch: pytest.MonkeyPat
     assert [h.article_id for h in search(engine, "津波")] == [ids["c"]]
     assert not Path(sqlite_url.removeprefix("sqlite:///") + ".search").exists()
     engine.dispose()
+
+
+def test_a_large_archive_is_indexed_by_db_index_and_answered_by_sql_until_then(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from click.testing import CliRunner
+
+    from ingest.cli import main
+
+    engine, ids = _small(sqlite_url)
+    monkeypatch.setattr(searchengine, "INLINE_BUILD_MAX", 2)  # "large": more articles than a search builds
+    assert searchengine.search_ids(engine, None, Filters(), limit=5, offset=0, order="newest") is None
+    assert "ingest db index" in caplog.text
+    assert [h.article_id for h in search(engine, "津波")] == [ids["c"]]  # the SQL index answers meanwhile
+    result = CliRunner().invoke(main, ["db", "index", "--db", sqlite_url])
+    assert result.exit_code == 0, result.output
+    assert "5 articles" in result.output
+    assert searchengine.search_ids(engine, None, Filters(), limit=5, offset=0, order="newest") is not None
+    engine.dispose()

@@ -361,6 +361,21 @@ def db_upgrade(db: str | None, config_path: str | None) -> None:
     click.echo(f"database at revision {after}" + (f" (was {before})" if before != after else " (already current)"))
 
 
+@db.command("index")
+@db_option
+@config_option
+def db_index(db: str | None, config_path: str | None) -> None:
+    """Build the search engine's index, or bring it up to date (a search builds a small archive's itself)."""
+    import time
+
+    from ingest.store.db import open_engine
+    from ingest.store.searchengine import build
+
+    started = time.perf_counter()
+    path, n = build(open_engine(database_url(db, config_path)))
+    click.echo(f"search index at {path}: {n} articles ({time.perf_counter() - started:.1f} s)")
+
+
 @db.command("current")
 @db_option
 @config_option

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1  # bump when the document's fields change: every index is rebuilt
 TITLE_BOOST = 10.0  # title : text, as the SQL engines weigh them (bm25 10 : 1, weights A : B)
 LOCK_WAIT_S = 5.0
+# A search builds a missing index itself up to this many articles (seconds); a larger archive's first
+# build is `ingest db index` (minutes at a million), and until then the SQL index answers.
+INLINE_BUILD_MAX = 50_000
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -117,6 +120,7 @@ class SearchIndex:
         self.schema = _schema()
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
         self.lock = threading.Lock()
+        self.hinted = False
 
     # --- keeping up --------------------------------------------------------------------------------
 
@@ -142,9 +146,10 @@ class SearchIndex:
                     return None
                 time.sleep(0.05)
 
-    def sync(self, conn: Any) -> bool:
-        """Apply the archive's changes since the watermark (everything, the first time). False when the
-        index cannot be brought up to date now (the caller answers from SQL)."""
+    def sync(self, conn: Any, *, any_size: bool = False) -> bool:
+        """Apply the archive's changes since the watermark (everything, the first time, if the archive
+        holds at most INLINE_BUILD_MAX articles or ``any_size``). False when the index cannot be brought
+        up to date now (the caller answers from SQL)."""
         from ingest.analyse.searchtext import ANALYSER_VERSION
 
         uid = archive_uid(conn)
@@ -163,6 +168,12 @@ class SearchIndex:
                     if mark != state.mark:
                         self._save(_State(uid, mark, ANALYSER_VERSION, SCHEMA_VERSION))
                     return True
+            if fresh and not any_size and (n := searchlog.article_count(conn)) > INLINE_BUILD_MAX:
+                if not self.hinted:
+                    log.warning("the search index of this archive is not built yet (%d articles): run "
+                                "`ingest db index`; until then the SQL index answers", n)
+                    self.hinted = True
+                return False
             writer = self._writer(256_000_000 if fresh else 48_000_000, 2 if fresh else 1)
             if writer is None:
                 return False
@@ -341,6 +352,23 @@ def search_ids(engine: Any, plan: Any, filters: Any, *, limit: int, offset: int,
             source_ids = [int(r.id) for r in rows(conn, "SELECT id FROM sources WHERE name IN :names",
                                                   {"names": list(filters.sources)}, expanding=("names",))]
     return index.search(plan, filters, source_ids, limit=limit, offset=offset, order=order)
+
+
+def build(engine: Any) -> tuple[Path, int]:
+    """Build the index, or bring it up to date, whatever the archive's size (``ingest db index``):
+    its directory and the number of documents it holds."""
+    from ingest.errors import UsageError
+
+    if not enabled():
+        raise UsageError("the search engine is off (INGEST_SEARCH_ENGINE=sql, or tantivy is not installed)")
+    index = open_index(engine)
+    if index is None:
+        raise UsageError("this archive has no place for a search index (an in-memory SQLite database?)")
+    with engine.connect() as conn:
+        if not index.sync(conn, any_size=True):
+            raise UsageError(f"the search index at {index.path} is being written by another process, or this "
+                             "archive predates migration 0011 (run `ingest db upgrade`)")
+    return index.path, int(index.index.searcher().num_docs)
 
 
 def refresh(engine: Any, *, only_existing: bool = False) -> None:

@@ -15,6 +15,7 @@ changes after its watermark, idempotently, and moves the watermark on:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -117,6 +118,10 @@ def changed_since(conn: Any, mark: int) -> list[int]:
     return [int(r.article_id) for r in rows(conn, sql, {"m": mark})]
 
 
+def article_count(conn: Any) -> int:
+    return int(rows(conn, "SELECT COUNT(*) AS n FROM articles")[0].n)
+
+
 def all_ids(conn: Any, after: int = 0, limit: int = CHUNK) -> list[int]:
     return [int(r.id) for r in rows(conn, "SELECT id FROM articles WHERE id > :a ORDER BY id LIMIT :n",
                                     {"a": after, "n": limit})]
@@ -149,40 +154,25 @@ def documents(conn: Any, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
                "sources": sorted(sources.get(int(r.id), set()))}
 
 
+_LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)':([0-9A-D,]+)")
+_UNESCAPE = re.compile(r"''|\\(.)")
+
+
 def _from_tsvector(value: str) -> tuple[list[str], list[str]]:
     """The token streams back from a tsvector written by ``searchindex.tsvector_literal``: each lexeme at
     its positions, title (weight A) then text (weight B), in position order."""
-    at: list[tuple[int, str, bool]] = []
-    i, n = 0, len(value)
-    while i < n:
-        if value[i] != "'":
-            i += 1
-            continue
-        j, chars = i + 1, []
-        while j < n:
-            c = value[j]
-            if c == "'":
-                if j + 1 < n and value[j + 1] == "'":
-                    chars.append("'")
-                    j += 2
-                    continue
-                break
-            if c == "\\" and j + 1 < n:
-                chars.append(value[j + 1])
-                j += 2
-                continue
-            chars.append(c)
-            j += 1
-        lexeme = "".join(chars)
-        j += 1
-        if j < n and value[j] == ":":
-            end = value.find(" ", j)
-            end = n if end < 0 else end
-            for p in value[j + 1:end].split(","):
-                title = p.endswith("A")
-                at.append((int(p.rstrip("ABCD")), lexeme, title))
-            i = end
-        else:
-            i = j
+    at: list[tuple[int, str]] = []
+    title_end = 0
+    for m in _LEXEME.finditer(value):
+        lexeme = m.group(1)
+        if "'" in lexeme or "\\" in lexeme:
+            lexeme = _UNESCAPE.sub(lambda u: u.group(1) or "'", lexeme)
+        for p in m.group(2).split(","):
+            if p[-1] == "A":
+                n = int(p[:-1])
+                title_end = max(title_end, n)
+            else:
+                n = int(p.rstrip("BCD"))
+            at.append((n, lexeme))
     at.sort()
-    return [tok for _, tok, t in at if t], [tok for _, tok, t in at if not t]
+    return [tok for n, tok in at if n <= title_end], [tok for n, tok in at if n > title_end]
