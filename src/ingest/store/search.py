@@ -150,6 +150,15 @@ def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, l
     return [Hit(int(r[0]), None if r[1] is None else float(r[1]), shown.get(int(r[0]))) for r in rows]
 
 
+def with_snippets(engine: Any, hits: list[Hit], query: str | None, raw: bool = False) -> list[Hit]:
+    """``hits`` (found with ``snippets=False``) with their snippets, made for these hits only."""
+    if not query or not hits:
+        return hits
+    plan = None if raw else parse(query, _languages(engine))
+    shown = _snippets(engine, [h.article_id for h in hits], plan, query)
+    return [Hit(h.article_id, h.score, shown.get(h.article_id)) for h in hits]
+
+
 def _languages(engine: Any) -> frozenset[str]:
     with engine.connect() as conn:
         return archive_languages([r.x for r in read_rows(conn, ARCHIVE_LANGUAGES)])

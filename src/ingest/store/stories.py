@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ingest.store.reads import rows
-from ingest.store.search import Filters, Hit, search
+from ingest.store.search import Filters, Hit, search, with_snippets
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,7 +30,7 @@ def search_collapsed(engine: Engine, query: str | None, filters: Filters | None 
     window, start = max(4 * (offset + limit), 100), 0
     while len(stories) < offset + limit:
         hits = search(engine, query, filters or Filters(), limit=window, offset=start, raw=raw,
-                      order=order)
+                      order=order, snippets=False)  # snippets for the stories shown only, below
         cluster = clusters_of(engine, [h.article_id for h in hits])
         for h in hits:
             key = cluster.get(h.article_id, -h.article_id)  # unclustered: its own story
@@ -40,4 +40,4 @@ def search_collapsed(engine: Engine, query: str | None, filters: Filters | None 
         if len(hits) < window:
             break
         start += window
-    return stories[offset:offset + limit]
+    return with_snippets(engine, stories[offset:offset + limit], query, raw)
