@@ -44,6 +44,18 @@ def _chunked(ids: Sequence[int]) -> list[list[int]]:
     return [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
+def _selections(column: str, ids: Sequence[int]) -> list[tuple[str, dict[str, Any], tuple[str, ...]]]:
+    """WHERE clauses that select ``ids`` of ``column``: one range when they are dense (an export's
+    consecutive ids: an index range, no bind list; rows outside ``ids`` are dropped by the caller), else
+    IN lists of CHUNK (a bind list of thousands cost more to build and parse than the rows to read)."""
+    if not ids:
+        return []
+    lo, hi = min(ids), max(ids)
+    if len(ids) > CHUNK and hi - lo + 1 <= 2 * len(ids):
+        return [(f"{column} BETWEEN :lo AND :hi", {"lo": lo, "hi": hi}, ())]
+    return [(f"{column} IN :ids", {"ids": chunk}, ("ids",)) for chunk in _chunked(ids)]
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
@@ -81,9 +93,12 @@ def _source_names(s: Any) -> dict[int, str]:
 
 def _events_of(s: Any, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
-    for chunk in _chunked(ids):
+    wanted = set(ids)
+    for where, p, expanding in _selections("article_id", ids):
         for e in _rows(s, "SELECT id, article_id, kind, at, http_status, url, fetch_id FROM article_events "
-                          "WHERE article_id IN :ids ORDER BY article_id, at, id", {"ids": chunk}, expanding=["ids"]):
+                          f"WHERE {where} ORDER BY article_id, at, id", p, expanding=expanding):
+            if e.article_id not in wanted:
+                continue
             out.setdefault(e.article_id, []).append({"kind": e.kind, "at": iso(e.at), "http_status": e.http_status,
                                                       "url": e.url, "fetch_id": e.fetch_id})
     return out
@@ -99,32 +114,35 @@ def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
     latest: dict[int, int] = {}
     gone: dict[int, tuple[datetime, int]] = {}
     extraction_ids: set[int] = set()
-    for chunk in _chunked(ids):
-        p = {"ids": chunk}
+    wanted = set(ids)
+    for where, p, expanding in _selections("id", ids):
         for a in _rows(s, "SELECT id, url, canonical_url, source_id, title, text, authors, published_at, language, "
                           "sitename, content_sha256, first_seen_at, fetched_at, current_extraction_id, "
                           "published_source, published_precision, published_local, modified_at, title_raw, "
-                          "organisations, language_declared, comments FROM articles "
-                          "WHERE id IN :ids", p, expanding=["ids"]):
-            rows[a.id] = a
-            if a.current_extraction_id:
-                extraction_ids.add(a.current_extraction_id)
-        for r in _rows(s, "SELECT DISTINCT article_id, feed_url FROM entries WHERE article_id IN :ids "
-                          "ORDER BY feed_url", p, expanding=["ids"]):
-            feeds[r.article_id].append(r.feed_url)
-        for r in _rows(s, "SELECT DISTINCT article_id, tag FROM article_tags WHERE article_id IN :ids",
-                       p, expanding=["ids"]):
+                          f"organisations, language_declared, comments FROM articles WHERE {where}", p,
+                       expanding=expanding):
+            if a.id in wanted:
+                rows[a.id] = a
+                if a.current_extraction_id:
+                    extraction_ids.add(a.current_extraction_id)
+    for where, p, expanding in _selections("article_id", ids):
+        for r in _rows(s, f"SELECT DISTINCT article_id, feed_url FROM entries WHERE {where} "
+                          "ORDER BY feed_url", p, expanding=expanding):
+            if r.article_id in wanted:
+                feeds[r.article_id].append(r.feed_url)
+        for r in _rows(s, f"SELECT DISTINCT article_id, tag FROM article_tags WHERE {where}", p,
+                       expanding=expanding):
             tags[r.article_id].add(r.tag)
         for r in _rows(s, "SELECT article_id, version, gone_since, gone_status FROM article_state "
-                          "WHERE article_id IN :ids", p, expanding=["ids"]):
+                          f"WHERE {where}", p, expanding=expanding):
             latest[r.article_id] = r.version
             if r.gone_since is not None:
                 gone[r.article_id] = (r.gone_since, r.gone_status)
     extractors = {}
-    for chunk in _chunked(sorted(extraction_ids)):
+    for where, p, expanding in _selections("id", sorted(extraction_ids)):
         extractors |= {r.id: (r.extractor, r.extractor_version) for r in _rows(
-            s, "SELECT id, extractor, extractor_version FROM extractions WHERE id IN :ids", {"ids": chunk},
-            expanding=["ids"])}
+            s, f"SELECT id, extractor, extractor_version FROM extractions WHERE {where}", p, expanding=expanding)
+            if r.id in extraction_ids}
     sources = _source_names(s)
     page_events = _events_of(s, list(ids))
     out = []

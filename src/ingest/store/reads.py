@@ -25,4 +25,4 @@ def rows(s: Any, sql: str, params: Mapping[str, Any] | None = None, *, expanding
     stmt = text(sql).columns(**COLUMN_TYPES)
     if expanding:
         stmt = stmt.bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    return list(s.execute(stmt, dict(params or {})))
+    return s.execute(stmt, dict(params or {})).all()  # (.all(): one fetchall, not a fetchone per row)

@@ -70,11 +70,17 @@ class LiteConnection:
         row_type = self._row_types.get(columns)
         if row_type is None:
             row_type = self._row_types[columns] = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
-        converters = [_converter(c) for c in columns]
-        if not any(converters):
+        typed = [(i, f) for i, f in enumerate(map(_converter, columns)) if f is not None]
+        if not typed:
             return [row_type(*r) for r in cursor]
-        return [row_type(*(v if f is None or v is None else f(v) for f, v in zip(converters, r, strict=True)))
-                for r in cursor]
+        out = []
+        for r in cursor:  # only the typed columns are touched (a generator over every column cost more)
+            values = list(r)
+            for i, f in typed:
+                if values[i] is not None:
+                    values[i] = f(values[i])
+            out.append(row_type(*values))
+        return out
 
     def close(self) -> None:
         self._conn.close()
