@@ -253,8 +253,13 @@ def export(fmt: str, out: str | None, query: str | None, sources: tuple[str, ...
 
     stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
     try:
-        records = export_records(engine, ids, all_versions=all_versions)
-        count = (write_csv if fmt == "csv" else write_jsonl)(records, stream, EXPORT_FIELDS)
+        from ingest.exports.parallel import MIN_PARALLEL, write_parallel
+
+        if len(ids) >= MIN_PARALLEL and not all_versions:  # every core renders, this process writes
+            count = write_parallel(engine, ids, stream, fmt, EXPORT_FIELDS)
+        else:
+            records = export_records(engine, ids, all_versions=all_versions)
+            count = (write_csv if fmt == "csv" else write_jsonl)(records, stream, EXPORT_FIELDS)
     finally:
         if out:
             stream.close()

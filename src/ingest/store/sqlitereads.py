@@ -18,7 +18,6 @@ PostgreSQL archives keep the SQLAlchemy engine; nothing here is used for writing
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections import namedtuple
@@ -28,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS
 
@@ -160,7 +161,7 @@ def _converter(column: str) -> Any:
 
 
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _utc(value: Any) -> Any:
