@@ -62,6 +62,7 @@ def _sqlite(database: str) -> Engine:
         return conn
 
     engine = create_engine("sqlite://", creator=connect)
+    engine.path = path  # type: ignore[attr-defined]  # the file behind the creator (its search index's place)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
