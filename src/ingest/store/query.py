@@ -326,7 +326,9 @@ def stats(s: Any) -> dict[str, Any]:
     languages = {r.language: r.n for r in _rows(s, "SELECT language, COUNT(*) AS n FROM articles GROUP BY language")}
     sizes = _rows(s, "SELECT COALESCE(SUM(size), 0) AS raw, COALESCE(SUM(LENGTH(data)), 0) AS stored FROM blobs")[0]
     last_run = _rows(s, f"SELECT {_RUN} FROM runs ORDER BY id DESC LIMIT 1")
-    return {"sources": count("sources"), "articles": count("articles"), "entries": count("entries"),
+    # the totals of articles and entries are the sums of their groups: two index scans fewer (at a
+    # million rows each scan is tens of milliseconds)
+    return {"sources": count("sources"), "articles": sum(languages.values()), "entries": sum(entry_status.values()),
             "entries_by_status": entry_status, "failures_by_kind": {k or "unknown": v for k, v in failures.items()},
             "languages": {k or "unknown": v for k, v in languages.items()},
             "fetches": count("fetches"), "extractions": count("extractions"), "runs": count("runs"),
