@@ -39,7 +39,7 @@ from ingest.store import searchlog
 from ingest.store.reads import rows
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1  # bump when the document's fields change: every index is rebuilt
+SCHEMA_VERSION = 2  # bump when the document's fields change: every index is rebuilt
 TITLE_BOOST = 10.0  # title : text, as the SQL engines weigh them (bm25 10 : 1, weights A : B)
 LOCK_WAIT_S = 5.0
 # A search builds a missing index itself up to this many articles (seconds); a larger archive's first
@@ -86,12 +86,18 @@ def micros(value: datetime | None) -> int:
     return int((value - _EPOCH).total_seconds() * 1_000_000)
 
 
+def order_key(value: datetime | None, article_id: int) -> int:
+    return (micros(value) // 1_000_000) * 2**32 + article_id
+
+
 def _schema() -> Any:
     import tantivy
 
     sb = tantivy.SchemaBuilder()
     sb.add_unsigned_field("id", stored=True, indexed=True, fast=True)
     sb.add_integer_field("newest", indexed=True, fast=True)
+    # newest first, ties by id (as the SQL index orders): seconds * 2**32 + id; ids below 2**32
+    sb.add_integer_field("order", fast=True)
     sb.add_text_field("language", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("tag", tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("source", indexed=True)
@@ -212,6 +218,7 @@ class SearchIndex:
             doc = tantivy.Document()
             doc.add_unsigned("id", d["id"])
             doc.add_integer("newest", micros(d["newest"]))
+            doc.add_integer("order", order_key(d["newest"], d["id"]))
             if d["language"]:
                 doc.add_text("language", d["language"])
             for tag in d["tags"]:  # as stored: the SQL filter compares the stored tag with the lower-cased one
@@ -231,7 +238,7 @@ class SearchIndex:
         q = to_query(self.schema, plan, filters, source_ids)
         searcher = self.index.searcher()
         if order == "newest":
-            found = searcher.search(q, limit, count=False, order_by_field="newest", offset=offset,
+            found = searcher.search(q, limit, count=False, order_by_field="order", offset=offset,
                                     order=tantivy.Order.Desc)
         else:
             found = searcher.search(q, limit, count=False, offset=offset)
