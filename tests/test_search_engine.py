@@ -183,3 +183,19 @@ def test_a_large_archive_is_indexed_by_db_index_and_answered_by_sql_until_then(
     assert "5 articles" in result.output
     assert searchengine.search_ids(engine, None, Filters(), limit=5, offset=0, order="newest") is not None
     engine.dispose()
+
+
+def test_an_index_of_an_older_schema_is_made_again(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tantivy
+
+    engine, ids = _small(sqlite_url)
+    path = searchengine.index_dir(engine)
+    assert path is not None
+    path.mkdir()
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("text")
+    tantivy.Index(sb.build(), path=str(path))  # another schema in the directory
+    searchengine._OPEN.clear()
+    assert [h.article_id for h in search(engine, "津波")] == [ids["c"]]
+    assert searchengine.search_ids(engine, None, Filters(), limit=1, offset=0, order="newest") is not None
+    engine.dispose()

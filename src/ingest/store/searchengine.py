@@ -332,7 +332,17 @@ def open_index(engine: Any) -> SearchIndex | None:
         found = _OPEN.get(path)
         if found is None:
             try:
-                found = _OPEN[path] = SearchIndex(path)
+                try:
+                    found = SearchIndex(path)
+                except ValueError:
+                    # an index of another schema version (SCHEMA_VERSION): derived data, made again
+                    if not (path / "meta.json").exists():
+                        raise
+                    import shutil
+
+                    shutil.rmtree(path)
+                    found = SearchIndex(path)
+                _OPEN[path] = found
             except (OSError, ValueError) as exc:
                 log.info("no search index at %s (%s): searching the SQL index", path, exc)
                 return None
@@ -370,7 +380,8 @@ def build(engine: Any) -> tuple[Path, int]:
         raise UsageError("the search engine is off (INGEST_SEARCH_ENGINE=sql, or tantivy is not installed)")
     index = open_index(engine)
     if index is None:
-        raise UsageError("this archive has no place for a search index (an in-memory SQLite database?)")
+        raise UsageError(f"no search index can be kept for this archive at {index_dir(engine)} (an in-memory "
+                         "SQLite database, or a directory that cannot be written)")
     with engine.connect() as conn:
         if not index.sync(conn, any_size=True):
             raise UsageError(f"the search index at {index.path} is being written by another process, or this "
