@@ -258,7 +258,13 @@ def main() -> None:
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out = REPO / "bench" / "results" / "archive_scale.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    # one file for every run, keyed by back-end and size, so a SQLite 1M run and a PostgreSQL 100k run
+    # made separately both stay in it
+    kept: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    for backend in args.backend:
+        kept[f"{backend}-{args.articles}"] = results[backend] | {
+            "load_average": results["load_average"], "peak_rss_mb": results["peak_rss_mb"]}
+    out.write_text(json.dumps(kept, indent=2, ensure_ascii=False))
     print(json.dumps({b: {k: v for k, v in results[b].items() if k != "search"} | (
         {"search": {o: results[b]["search"][o] for o in ("relevance", "newest")}} if "search" in results[b] else {})
         for b in args.backend}, indent=2, ensure_ascii=False))

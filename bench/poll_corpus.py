@@ -33,7 +33,7 @@ import trafilatura
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from procmem import tree_rss  # noqa: E402
+from procmem import tree_pss, tree_rss  # noqa: E402
 
 from ingest.config import ExtractSettings  # noqa: E402
 from ingest.demo.server import NewsSite, Route  # noqa: E402
@@ -143,10 +143,11 @@ sources: [{{name: corpus, feed: "{site.url(feed)}"}}]
     proc = subprocess.Popen([str(REPO / ".venv/bin/ingest"), "poll", "--config", str(config), "--db",
                              f"sqlite:///{db}", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
-    peak, main_peak = 0, 0
+    peak, main_peak, pss_peak = 0, 0, 0
     while proc.poll() is None:  # the whole process tree: the command, its extractor processes, anything else
         peak = max(peak, tree_rss(proc.pid))
         main_peak = max(main_peak, tree_rss(proc.pid, children=False))
+        pss_peak = max(pss_peak, tree_pss(proc.pid))
         time.sleep(0.1)
     stdout, stderr = proc.communicate()
     proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
@@ -163,7 +164,7 @@ sources: [{{name: corpus, feed: "{site.url(feed)}"}}]
     poll = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
     return {"wall_s": wall, "poll_s": poll, "new": summary["totals"].get("new", 0),
             "failed": summary["totals"].get("failed", 0), "peak_tree_rss_mb": round(peak / 2 ** 20),
-            "peak_main_rss_mb": round(main_peak / 2 ** 20)}
+            "peak_main_rss_mb": round(main_peak / 2 ** 20), "peak_tree_pss_mb": round(pss_peak / 2 ** 20)}
 
 
 def run_trafilatura(site: NewsSite, work: Path) -> dict[str, float | int]:
@@ -213,6 +214,7 @@ def main() -> None:
         "trafilatura_feed_wall_s": round(traf["wall_s"], 2), "trafilatura_documents": traf["documents"],
         "peak_tree_rss_mb": [r["peak_tree_rss_mb"] for r in ingest_runs],
         "peak_main_rss_mb": [r["peak_main_rss_mb"] for r in ingest_runs],
+        "peak_tree_pss_mb": [r["peak_tree_pss_mb"] for r in ingest_runs],
         "copies": big,
     }
     median_poll = statistics.median(result["ingest_poll_s"])
@@ -230,10 +232,12 @@ def main() -> None:
     print(f"ingest archived / failed          {result['ingest_archived']} / {result['ingest_failed']}")
     print(f"trafilatura --feed, same site     {traf['wall_s']:.2f} s, {traf['documents']} documents")
     print(f"peak RSS, process tree            {max(result['peak_tree_rss_mb'])} MB at {len(pages)} pages "
-          f"(the command alone {max(result['peak_main_rss_mb'])} MB)")
+          f"(the command alone {max(result['peak_main_rss_mb'])} MB; PSS of the tree "
+          f"{max(result['peak_tree_pss_mb'])} MB)")
     if big:
         print(f"peak RSS, process tree            {big['peak_tree_rss_mb']} MB at {big['pages']} pages "
-              f"(the command alone {big['peak_main_rss_mb']} MB; {big['new']} archived, {big['failed']} failed, "
+              f"(the command alone {big['peak_main_rss_mb']} MB, PSS of the tree {big['peak_tree_pss_mb']} MB; "
+              f"{big['new']} archived, {big['failed']} failed, "
               f"{big['poll_s']:.1f} s)")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,9 @@ def retag(taxonomy_path: str | None, with_keyphrases: bool, db: str | None, conf
 def reprocess(config_path: str, db: str | None, sources: tuple[str, ...], since: datetime | None,
               until: datetime | None, as_json: bool) -> None:
     """Re-extract archived articles from their stored raw bytes, then re-dedup and re-tag (no network)."""
+    from ingest.memory import limit_arenas
+
+    limit_arenas()  # (as poll: ingest.memory)
     from ingest.pipeline.reprocess import reprocess as run_reprocess
     from ingest.store.db import open_archive
 

@@ -106,6 +106,9 @@ def poll(config_path: str, db: str | None, sources: tuple[str, ...], prefect: bo
     """Poll the configured feeds once: fetch, extract, deduplicate and archive every new article.
 
     Runs in this process; as a Prefect flow run (poll-feeds) when a Prefect server is configured."""
+    from ingest.memory import limit_arenas
+
+    limit_arenas()  # a long run with a fetch thread per connection (ingest.memory)
     sys.exit(_run_poll(config_path, db, sources, as_json, prefect))
 
 
@@ -410,6 +413,9 @@ def query_from_words(words: tuple[str, ...]) -> str | None:
 @prefect_option
 def demo(db: str | None, port: int | None, serve: bool, prefect: bool | None) -> None:
     """Serve the bundled demo news site on 127.0.0.1 and poll it into an archive."""
+    from ingest.memory import limit_arenas
+
+    limit_arenas()  # (as poll)
     from ingest.demo.site import DEMO_PORT, demo_config_yaml, demo_site
 
     site = demo_site(port=DEMO_PORT if port is None else port)

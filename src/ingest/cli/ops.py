@@ -35,6 +35,9 @@ DEFAULT_DEPLOYMENTS_FILE = "deployments/prefect.yaml"
               help="Flow runs at once (late runs after downtime queue instead of piling up).")
 def serve(config_path: str, limit: int) -> None:
     """Serve the poll-feeds (scheduled), backfill and reprocess deployments in this process until Ctrl-C/SIGTERM."""
+    from ingest.memory import limit_arenas
+
+    limit_arenas()  # months of runs, a fetch thread per connection (ingest.memory)
     # A first start of the local API migrates its database (~20 s, more on a busy machine): wait for it.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from ingest.orchestrate.deployments import schedule_specs, serve_deployments
@@ -90,6 +93,9 @@ def serve(config_path: str, limit: int) -> None:
 def backfill(source: str, since: str | None, until: str | None, via: str, window_days: int, config_path: str,
              db: str | None, as_json: bool) -> None:
     """Archive a source's past articles (resumable: finished windows are not redone)."""
+    from ingest.memory import limit_arenas
+
+    limit_arenas()  # (as poll: ingest.memory)
     from ingest.pipeline import backfill as bf
     from ingest.store.db import open_archive
 

@@ -37,6 +37,7 @@ from ingest.extract.decode import charset_from_content_type, decode_html
 from ingest.extract.fallback import rescue
 from ingest.extract.metadata import HTMLDATE_FORMAT, page_metadata, parse_document
 from ingest.fetch.botwall import detect_bot_wall
+from ingest.memory import trim
 from ingest.store.blobs import PackedBody, pack_body
 
 EXTRACTOR = "trafilatura"
@@ -304,6 +305,7 @@ def extract_chunk(pages: Sequence[PageInput], settings: ExtractSettings,
         except Exception as exc:  # a bug here must cost one page, not the chunk
             result = ExtractionFailure(ErrorKind.EXTRACTOR_ERROR, f"{type(exc).__name__}: {exc}")
         results.append(with_precomputed(result, page, precompute) if precompute is not None else result)
+    trim()  # the parse trees of the chunk's pages are free now: give their heap back (ingest.memory)
     return results
 
 
@@ -440,9 +442,10 @@ class ExtractorPool:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if context.get_start_method() == "forkserver":
-            # Workers then fork from a server that has trafilatura imported already (if this call
-            # comes before the server's first start; later it is a no-op and workers import it).
-            context.set_forkserver_preload(["trafilatura", "py3langid", "ingest.extract.pages", "numpy"])
+            # Workers then fork from a server that has trafilatura imported and the language model
+            # loaded already, and share those pages (ingest.extract.preload; if this call comes
+            # before the server's first start: later it is a no-op and workers load their own).
+            context.set_forkserver_preload(["ingest.extract.preload"])
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                        initargs=(os.getpid(),))
         # Submitting spawns the workers; with forkserver the first spawn waits for the server's
