@@ -91,15 +91,14 @@ def open_engine(db: str | None, config_path: str | None) -> Any:
 
 def open_reader(db: str | None, config_path: str | None) -> Any:
     """The archive for a command that only reads it (``search``, ``show``, ``export``, ``sources``,
-    ``stats``, ``runs``): ``connect()`` gives a connection for ``store/query.py``. A SQLite file at this
-    ingest's schema is read on the standard library's ``sqlite3``, read-only (SQLAlchemy's import is two
-    thirds of such a command's start); anything else, including every schema problem, takes
-    :func:`open_engine` and its messages."""
-    from ingest.store.head import SCHEMA_HEAD
-    from ingest.store.sqlitereads import open_lite
+    ``stats``, ``runs``): ``connect()`` gives a connection for ``store/query.py``. An archive at this
+    ingest's schema is read without SQLAlchemy (its import is most of such a command's start), on
+    ``sqlite3`` or psycopg, read-only (``store/directreads.py``); anything else, including every schema
+    problem, takes :func:`open_engine` and its messages."""
+    from ingest.store.directreads import open_direct
 
-    lite = open_lite(database_url(db, config_path), SCHEMA_HEAD)
-    return lite if lite is not None else open_engine(db, config_path)
+    direct = open_direct(database_url(db, config_path))
+    return direct if direct is not None else open_engine(db, config_path)
 
 
 db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")

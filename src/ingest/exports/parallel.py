@@ -26,10 +26,9 @@ _FIELDS: tuple[str, ...] = ()
 
 def _init(url: str, fields: tuple[str, ...]) -> None:
     global _ENGINE, _FIELDS
-    from ingest.store.head import SCHEMA_HEAD
-    from ingest.store.sqlitereads import open_lite
+    from ingest.store.directreads import open_direct
 
-    _ENGINE = open_lite(url, SCHEMA_HEAD)
+    _ENGINE = open_direct(url)
     if _ENGINE is None:
         from ingest.store.db import open_engine
 

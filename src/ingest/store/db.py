@@ -11,7 +11,6 @@ silently: :func:`check_schema` says what to run (``ingest db upgrade``), or that
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -25,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
 from ingest.errors import DatabaseError, SchemaMismatchError
+from ingest.store.dburls import normalize_url
 from ingest.store.head import SCHEMA_HEAD
 
 if TYPE_CHECKING:
@@ -32,12 +32,6 @@ if TYPE_CHECKING:
     from sqlmodel import Session  # imported when a session is opened: SQLModel is ~0.1 s of a start
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-
-
-def normalize_url(url: str) -> str:
-    """Accept the URL forms operators write; PostgreSQL goes through psycopg 3."""
-    url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
-    return url
 
 
 def redacted(url: str) -> str:

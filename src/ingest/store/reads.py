@@ -1,9 +1,10 @@
 """One read statement, on whichever connection the caller holds: plain SQL with ``:name`` parameters,
 rows with ``row.name`` access, typed like the ORM's (JSON decoded, UTC datetimes aware).
 
-A SQLAlchemy connection or session (the pipeline, the Python API, PostgreSQL) attaches the column types
-of ``types.py``; the read commands' stdlib SQLite connection (``sqlitereads.py``) converts the same
-columns itself. SQLAlchemy is imported only on its own branch: a read command on SQLite never loads it.
+A SQLAlchemy connection or session (the pipeline, the Python API) attaches the column types of
+``types.py``; the read commands' direct connections, stdlib ``sqlite3`` (``sqlitereads.py``) and
+psycopg (``pgreads.py``), convert the same columns themselves. SQLAlchemy is imported only on its own
+branch: a read command never loads it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ingest.store.sqlitereads import LiteConnection
-
 
 def rows(s: Any, sql: str, params: Mapping[str, Any] | None = None, *, expanding: Sequence[str] = ()) -> list[Any]:
     """The rows of one statement; ``expanding`` names the parameters bound as ``IN :name`` lists."""
-    if isinstance(s, LiteConnection):
+    if getattr(s, "direct", False) is True:  # sqlitereads.LiteConnection, pgreads.PgConnection
         return s.rows(sql, params, expanding=expanding)
     from sqlalchemy import bindparam, text
 

@@ -130,8 +130,8 @@ def search(engine: Engine, query: str | None, filters: Filters = Filters(), *, l
         raise UsageError(f"full-text search is not supported on {dialect}")
     # SQLAlchemy's errors are imported only where SQLAlchemy runs: the read commands' SQLite path
     # (store/sqlitereads.py) raises sqlite3's own
-    db_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
-    syntax_errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+    db_errors: tuple[type[BaseException], ...] = getattr(engine, "read_errors", (sqlite3.Error,))
+    syntax_errors: tuple[type[BaseException], ...] = getattr(engine, "syntax_errors", (sqlite3.OperationalError,))
     if "sqlalchemy" in type(engine).__module__:
         from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 

@@ -46,9 +46,10 @@ class _Dialect:
 
 
 class LiteConnection:
-    """One read-only ``sqlite3`` connection, answering ``rows()`` like ``query._rows`` does."""
+    """One read-only ``sqlite3`` connection, answering ``rows()`` like ``reads.rows`` does."""
 
     dialect = _Dialect()
+    direct = True  # reads.rows: not SQLAlchemy
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -88,9 +89,12 @@ class LiteConnection:
 
 
 class LiteArchive:
-    """What the read commands need of an engine: ``dialect.name``, ``url``, ``connect()``, ``dispose()``."""
+    """What the read commands need of an engine: ``dialect.name``, ``url``, ``connect()``, ``dispose()``,
+    and the errors its statements raise."""
 
     dialect = _Dialect()
+    read_errors = (sqlite3.Error,)
+    syntax_errors = (sqlite3.OperationalError,)
 
     def __init__(self, url: str, path: Path) -> None:
         self.url = url
