@@ -7,6 +7,10 @@ Add a new JSON or timestamp column here.
 
 from __future__ import annotations
 
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
 JSON_COLUMNS = ("authors", "categories", "headers", "meta", "meta_refresh", "options", "organisations",
                 "parameters", "redirects", "rolling", "summary", "verdict")
 UTC_COLUMNS = ("at", "captured_at", "changed_at", "checked_at", "created_at", "drifting_since", "expires_at",
@@ -15,3 +19,29 @@ UTC_COLUMNS = ("at", "captured_at", "changed_at", "checked_at", "created_at", "d
                "next_attempt_at",
                "next_check_at", "next_poll_at", "published_at", "seen_at", "started_at", "updated_at",
                "validators_unreliable_since", "window_end", "window_start")
+
+
+class RowMaker:
+    """Rows with ``row.name`` access from a driver's plain tuples, the typed columns converted: what the
+    direct read paths (``sqlitereads.py``, ``pgreads.py``) return, each with its own ``convert`` (the
+    converter for a column name, or None for an untyped one)."""
+
+    def __init__(self, convert: Callable[[str], Callable[[Any], Any] | None]) -> None:
+        self._convert = convert
+        self._row_types: dict[tuple[str, ...], Any] = {}
+
+    def rows(self, columns: tuple[str, ...], fetched: Iterable[Sequence[Any]]) -> list[Any]:
+        row_type = self._row_types.get(columns)
+        if row_type is None:
+            row_type = self._row_types[columns] = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
+        typed = [(i, f) for i, f in enumerate(map(self._convert, columns)) if f is not None]
+        if not typed:
+            return [row_type(*r) for r in fetched]
+        out = []
+        for r in fetched:  # only the typed columns are touched (a generator over every column cost more)
+            values = list(r)
+            for i, f in typed:
+                if values[i] is not None:
+                    values[i] = f(values[i])
+            out.append(row_type(*values))
+        return out

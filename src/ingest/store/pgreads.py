@@ -20,7 +20,6 @@ Every transaction is ``READ ONLY``: a read command can never write. Nothing here
 from __future__ import annotations
 
 import re
-from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS
+from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS, RowMaker
 from ingest.store.dburls import hide_password, normalize_url
 
 _JSON = frozenset(JSON_COLUMNS)
@@ -65,7 +64,7 @@ class PgConnection:
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
-        self._row_types: dict[tuple[str, ...], Any] = {}
+        self._rows = RowMaker(_converter)
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None, *,
@@ -82,20 +81,7 @@ class PgConnection:
                 return []
             columns = tuple(d.name for d in cursor.description)
             fetched = cursor.fetchall()
-        row_type = self._row_types.get(columns)
-        if row_type is None:
-            row_type = self._row_types[columns] = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
-        typed = [(i, f) for i, f in enumerate(map(_converter, columns)) if f is not None]
-        if not typed:
-            return [row_type(*r) for r in fetched]
-        out = []
-        for r in fetched:
-            values = list(r)
-            for i, f in typed:
-                if values[i] is not None:
-                    values[i] = f(values[i])
-            out.append(row_type(*values))
-        return out
+        return self._rows.rows(columns, fetched)
 
     def close(self) -> None:
         self._conn.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from urllib.parse import quote
 
 import orjson
 
-from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS
+from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS, RowMaker
 
 _JSON = frozenset(JSON_COLUMNS)
 _UTC = frozenset(UTC_COLUMNS)
@@ -53,7 +52,7 @@ class LiteConnection:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._row_types: dict[tuple[str, ...], Any] = {}
+        self._rows = RowMaker(_converter)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None, *,
              expanding: Sequence[str] = ()) -> list[Any]:
@@ -68,21 +67,7 @@ class LiteConnection:
             else:
                 bound[name] = _bind(value)
         cursor = self._conn.execute(sql, bound)
-        columns = tuple(d[0] for d in cursor.description or ())
-        row_type = self._row_types.get(columns)
-        if row_type is None:
-            row_type = self._row_types[columns] = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
-        typed = [(i, f) for i, f in enumerate(map(_converter, columns)) if f is not None]
-        if not typed:
-            return [row_type(*r) for r in cursor]
-        out = []
-        for r in cursor:  # only the typed columns are touched (a generator over every column cost more)
-            values = list(r)
-            for i, f in typed:
-                if values[i] is not None:
-                    values[i] = f(values[i])
-            out.append(row_type(*values))
-        return out
+        return self._rows.rows(tuple(d[0] for d in cursor.description or ()), cursor)
 
     def close(self) -> None:
         self._conn.close()
