@@ -11,6 +11,7 @@ silently: :func:`check_schema` says what to run (``ingest db upgrade``), or that
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -74,6 +75,25 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
+def _wal(cur: Any) -> None:
+    """WAL mode, waiting for the lock it needs. Switching a new file to WAL takes an exclusive lock
+    that SQLite does not wait for (no busy handler): a process opening a brand-new archive while
+    another creates its schema got "database is locked" at once (seen with four processes racing on a
+    loaded machine). It waits here as long as a busy write lock would be waited for."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] not in ("memory", "wal"):
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -82,8 +102,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
-        if cur.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
-            cur.execute("PRAGMA journal_mode = WAL")
+        _wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 

@@ -335,6 +335,16 @@ class ArticleVersion(SQLModel, table=True):
     run_id: int | None = Field(default=None, foreign_key="runs.id")
 
 
+class SourceCount(SQLModel, table=True):
+    """A count per source, kept by triggers (store/sourcecounts.py): ``what`` is ``articles``,
+    ``status:<status>`` or ``language:<code>``. Read by ``ingest sources`` and ``ingest stats``."""
+
+    __tablename__ = "source_counts"
+    source_id: int = Field(sa_column=Column(Integer, ForeignKey("sources.id"), primary_key=True))
+    what: str = Field(primary_key=True, max_length=64)
+    n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
 class ArticleState(SQLModel, table=True):
     """Per-article state added after the articles table: the latest version, the revision-check schedule,
     the MinHash signature and the story cluster. One row per article (kept apart so the shared articles
