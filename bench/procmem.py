@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 
 
-def tree_rss(root: int, *, children: bool = True, skip: frozenset[int] = frozenset()) -> int:
-    """RSS in bytes of ``root`` plus (``children``) all its descendants, leaving out the ``skip`` pids
-    and their descendants (a shared server that is not the measured command's)."""
+def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Every process's children and RSS in bytes, from one pass over /proc."""
     kids: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -25,35 +24,32 @@ def tree_rss(root: int, *, children: bool = True, skip: frozenset[int] = frozens
             rss[int(entry)] = int(fields[21]) * page
         except (OSError, ValueError, IndexError):
             continue
-    total, todo = 0, [root]
+    return kids, rss
+
+
+def tree_pids(root: int, *, children: bool = True, skip: frozenset[int] = frozenset()) -> list[int]:
+    """``root`` and (``children``) all its descendants, leaving out the ``skip`` pids and theirs."""
+    kids, _ = _processes()
+    return _walk(kids, root, children, skip)
+
+
+def _walk(kids: dict[int, list[int]], root: int, children: bool, skip: frozenset[int]) -> list[int]:
+    out, todo = [], [root]
     while todo:
         pid = todo.pop()
         if pid in skip:
             continue
-        total += rss.get(pid, 0)
+        out.append(pid)
         if children:
             todo += kids.get(pid, [])
-    return total
-
-
-def tree_pids(root: int) -> list[int]:
-    """``root`` and all its descendants."""
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            kids.setdefault(int(stat[stat.rindex(b")") + 2:].split()[1]), []).append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += kids.get(pid, [])
     return out
+
+
+def tree_rss(root: int, *, children: bool = True, skip: frozenset[int] = frozenset()) -> int:
+    """RSS in bytes of ``root`` plus (``children``) all its descendants, leaving out the ``skip`` pids
+    and their descendants (a shared server that is not the measured command's)."""
+    kids, rss = _processes()
+    return sum(rss.get(pid, 0) for pid in _walk(kids, root, children, skip))
 
 
 def tree_pss(root: int) -> int:

@@ -116,18 +116,8 @@ def extractor() -> Iterator[object]:
 def demo_archive(tmp_path_factory: pytest.TempPathFactory, demo_site_running: Any) -> str:
     """A SQLite archive filled from the demo site by the pipeline itself, without Prefect or a run row
     (one per test module)."""
-    import yaml
-
-    from ingest.config import parse_config
-    from ingest.demo.site import demo_config_yaml
-    from ingest.pipeline.stages import PollContext, poll_source
-    from ingest.store.db import open_archive
+    from readpaths import poll_demo
 
     url = f"sqlite:///{tmp_path_factory.mktemp('demo-archive') / 'archive.db'}"
-    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, url)))
-    engine = open_archive(url)
-    with PollContext(config, engine, run_id=None) as ctx:
-        for source in config.select(None):
-            poll_source(ctx, source)
-    engine.dispose()
+    poll_demo(url, demo_site_running)
     return url

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,3 +51,36 @@ def compare_paths(engine: Any, direct: Any) -> dict[str, Any]:
     assert isinstance(record["authors"], list)  # JSON decoded, not text
     assert direct_side["runs"] == [] or isinstance(direct_side["runs"][0]["started_at"], str)
     return direct_side
+
+
+def poll_demo(url: str, site: Any) -> None:
+    """The demo site polled into the archive at ``url`` by the pipeline itself, without Prefect or a
+    run row."""
+    import yaml
+
+    from ingest.config import parse_config
+    from ingest.demo.site import demo_config_yaml
+    from ingest.pipeline.stages import PollContext, poll_source
+    from ingest.store.db import open_archive
+
+    config = parse_config(yaml.safe_load(demo_config_yaml(site.base_url, url)))
+    engine = open_archive(url)
+    with PollContext(config, engine, run_id=None) as ctx:
+        for source in config.select(None):
+            poll_source(ctx, source)
+    engine.dispose()
+
+
+def assert_no_sqlalchemy(argv: list[str], url: str) -> None:
+    """``ingest <argv> --db url`` in a fresh process succeeds, prints, and never imports SQLAlchemy."""
+    code = ("import sys\n"
+            "sys.argv = ['ingest', *sys.argv[1:]]\n"
+            "from ingest.cli import entry\n"
+            "try:\n    entry()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+            "import json\n"
+            "print(json.dumps({'code': code, 'sqlalchemy': 'sqlalchemy' in sys.modules}), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code, *argv, "--db", url], capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] in (0, None), proc.stderr
+    assert proc.stdout.strip(), "the command printed its result"
+    assert report["sqlalchemy"] is False, f"ingest {' '.join(argv)} imported SQLAlchemy"

@@ -7,14 +7,11 @@ read command on PostgreSQL must not import SQLAlchemy.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from readpaths import compare_paths
+from readpaths import assert_no_sqlalchemy, compare_paths, poll_demo
 
 from ingest.store.head import SCHEMA_HEAD
 from ingest.store.pgreads import PgArchive, open_pg
@@ -24,19 +21,7 @@ from ingest.store.pgreads import PgArchive, open_pg
 def pg_demo(postgres_module_url: str, demo_site_running: Any) -> str:
     """The demo site polled into PostgreSQL, once for the module: its tests only read."""
     postgres_url = postgres_module_url
-    import yaml
-
-    from ingest.config import parse_config
-    from ingest.demo.site import demo_config_yaml
-    from ingest.pipeline.stages import PollContext, poll_source
-    from ingest.store.db import open_archive
-
-    config = parse_config(yaml.safe_load(demo_config_yaml(demo_site_running.base_url, postgres_url)))
-    engine = open_archive(postgres_url)
-    with PollContext(config, engine, run_id=None) as ctx:
-        for source in config.select(None):
-            poll_source(ctx, source)
-    engine.dispose()
+    poll_demo(postgres_url, demo_site_running)
     return postgres_url
 
 
@@ -91,15 +76,4 @@ def test_other_schemas_and_urls_take_the_sqlalchemy_path(pg_demo: str) -> None:
 @pytest.mark.parametrize("argv", [["search", "Korea"], ["show", "1", "--no-text"], ["stats"], ["runs"],
                                   ["sources"], ["export", "--format", "jsonl"]])
 def test_read_commands_do_not_import_sqlalchemy(pg_demo: str, argv: list[str]) -> None:
-    code = ("import sys\n"
-            "sys.argv = ['ingest', *sys.argv[1:]]\n"
-            "from ingest.cli import entry\n"
-            "try:\n    entry()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-            "import json\n"
-            "print(json.dumps({'code': code, 'sqlalchemy': 'sqlalchemy' in sys.modules}), file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code, *argv, "--db", pg_demo],
-                          capture_output=True, text=True, timeout=120)
-    report = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert report["code"] in (0, None), proc.stderr
-    assert proc.stdout.strip(), "the command printed its result"
-    assert report["sqlalchemy"] is False, f"ingest {' '.join(argv)} imported SQLAlchemy"
+    assert_no_sqlalchemy(argv, pg_demo)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import text
 
 from ingest.store.db import open_archive, upgrade
@@ -36,16 +35,10 @@ def counted(conn: Any) -> dict[tuple[int, str], int]:
 
 
 def poll_demo(url: str, site: Any) -> Any:
-    from ingest.config import parse_config
-    from ingest.demo.site import demo_config_yaml
-    from ingest.pipeline.stages import PollContext, poll_source
+    from readpaths import poll_demo as poll
 
-    config = parse_config(yaml.safe_load(demo_config_yaml(site.base_url, url)))
-    engine = open_archive(url)
-    with PollContext(config, engine, run_id=None) as ctx:
-        for source in config.select(None):
-            poll_source(ctx, source)
-    return engine
+    poll(url, site)
+    return open_archive(url)
 
 
 def test_counts_follow_every_kind_of_write(database_url: str, demo_site_running: Any) -> None:

@@ -7,16 +7,13 @@ datetimes, decoded JSON). A CLI read command on SQLite must not import SQLAlchem
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from readpaths import compare_paths
+from readpaths import assert_no_sqlalchemy, compare_paths
 
 from ingest.store.head import SCHEMA_HEAD
 from ingest.store.sqlitereads import LiteArchive, open_lite, sqlite_path
@@ -80,15 +77,4 @@ def test_other_schemas_and_urls_take_the_sqlalchemy_path(tmp_path: Path, demo_ar
 @pytest.mark.parametrize("argv", [["search", "Korea"], ["show", "1", "--no-text"], ["stats"], ["runs"],
                                   ["sources"], ["export", "--format", "jsonl"]])
 def test_read_commands_do_not_import_sqlalchemy(demo_archive: str, argv: list[str]) -> None:
-    code = ("import sys, runpy\n"
-            "sys.argv = ['ingest', *sys.argv[1:]]\n"
-            "from ingest.cli import entry\n"
-            "try:\n    entry()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-            "import json\n"
-            "print(json.dumps({'code': code, 'sqlalchemy': 'sqlalchemy' in sys.modules}), file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code, *argv, "--db", demo_archive],
-                          capture_output=True, text=True, timeout=120)
-    report = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert report["code"] in (0, None), proc.stderr
-    assert proc.stdout.strip(), "the command printed its result"
-    assert report["sqlalchemy"] is False, f"ingest {' '.join(argv)} imported SQLAlchemy"
+    assert_no_sqlalchemy(argv, demo_archive)

@@ -11,6 +11,8 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import orjson
+
 JSON_COLUMNS = ("authors", "categories", "headers", "meta", "meta_refresh", "options", "organisations",
                 "parameters", "redirects", "rolling", "summary", "verdict")
 UTC_COLUMNS = ("at", "captured_at", "changed_at", "checked_at", "created_at", "drifting_since", "expires_at",
@@ -21,14 +23,30 @@ UTC_COLUMNS = ("at", "captured_at", "changed_at", "checked_at", "created_at", "d
                "validators_unreliable_since", "window_end", "window_start")
 
 
+_JSON = frozenset(JSON_COLUMNS)
+_UTC = frozenset(UTC_COLUMNS)
+
+
+def decode_json(value: Any) -> Any:
+    """A JSON column's value: drivers hand back text (SQLite) or the value already (psycopg's json)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 class RowMaker:
     """Rows with ``row.name`` access from a driver's plain tuples, the typed columns converted: what the
-    direct read paths (``sqlitereads.py``, ``pgreads.py``) return, each with its own ``convert`` (the
-    converter for a column name, or None for an untyped one)."""
+    direct read paths (``sqlitereads.py``, ``pgreads.py``) return. JSON columns are decoded here;
+    ``utc`` turns the driver's value of a UTC column into an aware datetime."""
 
-    def __init__(self, convert: Callable[[str], Callable[[Any], Any] | None]) -> None:
-        self._convert = convert
+    def __init__(self, utc: Callable[[Any], Any]) -> None:
+        self._utc = utc
         self._row_types: dict[tuple[str, ...], Any] = {}
+
+    def _convert(self, column: str) -> Callable[[Any], Any] | None:
+        if column in _JSON:
+            return decode_json
+        if column in _UTC:
+            return self._utc
+        return None
 
     def rows(self, columns: tuple[str, ...], fetched: Iterable[Sequence[Any]]) -> list[Any]:
         row_type = self._row_types.get(columns)

@@ -25,13 +25,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS, RowMaker
+from ingest.store.columns import RowMaker
 from ingest.store.dburls import hide_password, normalize_url
 
-_JSON = frozenset(JSON_COLUMNS)
-_UTC = frozenset(UTC_COLUMNS)
 # SQLAlchemy's own pattern for text() binds: a colon not after another colon, a word or a backslash
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 _URL = re.compile(r"^postgres(?:ql)?(?:\+psycopg)?://")
@@ -64,7 +60,7 @@ class PgConnection:
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
-        self._rows = RowMaker(_converter)
+        self._rows = RowMaker(_utc)
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None, *,
@@ -166,18 +162,6 @@ def _bind(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
-
-
-def _converter(column: str) -> Any:
-    if column in _JSON:
-        return _json
-    if column in _UTC:
-        return _utc
-    return None
-
-
-def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _utc(value: Any) -> Any:

@@ -27,12 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import orjson
+from ingest.store.columns import RowMaker
 
-from ingest.store.columns import JSON_COLUMNS, UTC_COLUMNS, RowMaker
-
-_JSON = frozenset(JSON_COLUMNS)
-_UTC = frozenset(UTC_COLUMNS)
 # SQLAlchemy's default DATETIME storage format on SQLite: stored values compare correctly as text only
 # when bound values use the same format.
 _STORAGE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -52,7 +48,7 @@ class LiteConnection:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._rows = RowMaker(_converter)
+        self._rows = RowMaker(_utc)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None, *,
              expanding: Sequence[str] = ()) -> list[Any]:
@@ -139,18 +135,6 @@ def _bind(value: Any) -> Any:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value.strftime(_STORAGE_FORMAT)
     return value
-
-
-def _converter(column: str) -> Any:
-    if column in _JSON:
-        return _json
-    if column in _UTC:
-        return _utc
-    return None
-
-
-def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _utc(value: Any) -> Any:
