@@ -181,12 +181,12 @@ def table_rows(rows: list[dict[str, Any]], ts: Any) -> dict[str, list[tuple[Any,
         out["fetches"].append((i, r["source"], "page", url, 1, 200, json.dumps({"content-type": "text/html"}),
                                3 * len(r["text"]), r["sha"], ts(seen), 120))
         out["extractions"].append((i, i, i, "trafilatura", "2.0.0", json.dumps({"include_comments": False}),
-                                   ts(seen), url, r["title"], r["text"], r["sha"], meta))
+                                   ts(seen), url, r["title"], None, r["sha"], meta))  # None: the article's text
         search = ((r["search_title"], r["search_text"]) if "search_text" in r else (r["search_vector"],))
         out["articles"].append((i, url, url, r["source"], r["title"], r["text"], json.dumps(["A. Writer"]),
                                 ts(at), r["lang"], host, r["sha"], len(r["text"]), ts(seen), ts(seen), ts(seen),
                                 i, "jsonld", "datetime", at.isoformat() + "+00:00", "[]", r["lang"], *search))
-        out["article_versions"].append((i, i, 1, r["title"], r["text"], r["sha"], ts(seen), i, i))
+        out["article_versions"].append((i, i, 1, r["title"], None, r["sha"], ts(seen), i, i))  # (textcopies.py)
         out["article_state"].append((i, 1, r["sha"][:32], 0, r["signature"]))
         out["text_hashes"].append((r["sha"], i, ts(seen)))
         out["url_aliases"].append((url, i, "canonical", ts(seen)))

@@ -127,6 +127,8 @@ def test_edits_become_versions_with_history(site: Any, tmp_path: Path, monkeypat
     every = [json.loads(line) for line in run("export", "--all-versions", "--db", url).output.splitlines()]
     assert [(r["version"], r["title"]) for r in every] == [(1, "Envoy: POWs are no bargaining chip"),
                                                            (2, "Envoy: captured soldiers are no bargaining chip")]
+    # version 1's text is kept (stored on its row once superseded), version 2's is the article's
+    assert "prisoners of war continue" in every[0]["text"] and "are continuing" in every[1]["text"]
     assert json.loads(run("search", "--collapse", "--json", "--db", url).output)["id"] == 1
     tagged = [json.loads(line) for line in run("export", "--tag", "prisoners-of-war", "--db", url).output.splitlines()]
     assert [r["id"] for r in tagged] == [1]

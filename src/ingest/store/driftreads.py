@@ -29,6 +29,7 @@ from typing import Any
 
 from ingest.analyse.drift import BOT_WALL, EMPTY, NOT_JUDGED, TEXT, Observation, Thresholds
 from ingest.store.reads import rows as _rows
+from ingest.store.textcopies import EXTRACTION_TEXT, VERSION_TEXT
 
 FAILED_KINDS = (EMPTY, BOT_WALL)
 DEFAULTS = Thresholds()
@@ -44,7 +45,7 @@ def _meta_date(meta: dict[str, Any]) -> Any:
 
 
 _EXTRACTIONS = ("SELECT x.id, x.article_id, x.fetch_id, x.title, x.meta, x.content_sha256, x.created_at, "
-                "LENGTH(x.text) AS chars, f.started_at, a.current_extraction_id, st.signature FROM extractions x "
+                f"LENGTH({EXTRACTION_TEXT}) AS chars, f.started_at, a.current_extraction_id, st.signature FROM extractions x "
                 "JOIN articles a ON a.id = x.article_id LEFT JOIN fetches f ON f.id = x.fetch_id "
                 "LEFT JOIN article_state st ON st.article_id = x.article_id ")
 _ENTRIES = ("SELECT e.id, e.status, e.error_kind, e.article_id, f.started_at, st.signature, "
@@ -145,8 +146,9 @@ def _versions(s: Any, article_ids: set[int]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {}
     ids = sorted(article_ids)
     for i in range(0, len(ids), 500):
-        for v in _rows(s, "SELECT article_id, version, content_sha256, LENGTH(text) AS chars, fetched_at "
-                          "FROM article_versions WHERE article_id IN :ids ORDER BY article_id, version",
+        for v in _rows(s, f"SELECT v.article_id, v.version, v.content_sha256, LENGTH({VERSION_TEXT}) AS chars, "
+                          "v.fetched_at FROM article_versions v JOIN articles a ON a.id = v.article_id "
+                          "WHERE v.article_id IN :ids ORDER BY v.article_id, v.version",
                        {"ids": ids[i:i + 500]}, expanding=["ids"]):
             out.setdefault(v.article_id, []).append(v)
     return out

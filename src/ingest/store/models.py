@@ -205,7 +205,7 @@ class Extraction(SQLModel, table=True):
     created_at: datetime = _dt(nullable=False)
     url: str = Field(sa_column=Column(Text, nullable=False))  # the URL given to the extractor
     title: str | None = _text()
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str | None = _text()  # NULL: the article's current text (store/textcopies.py)
     content_sha256: str = Field(max_length=64)
     meta: dict[str, Any] = _json(dict)  # authors, date, language, sitename, categories, tags, canonical …
 
@@ -327,7 +327,7 @@ class ArticleVersion(SQLModel, table=True):
     article_id: int = Field(foreign_key="articles.id", index=True)
     version: int
     title: str | None = _text()
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str | None = _text()  # NULL: the article's current text (store/textcopies.py)
     content_sha256: str = Field(max_length=64)
     fetched_at: datetime = _dt(nullable=False)
     fetch_id: int | None = Field(default=None, foreign_key="fetches.id")
@@ -387,6 +387,7 @@ class LshBand(SQLModel, table=True):
     lookup whose cost does not grow with the archive."""
 
     __tablename__ = "lsh_bands"
+    __table_args__ = {"sqlite_with_rowid": False}  # the key is all it holds (migration 0014)
     band: int = Field(primary_key=True)
     bucket: int = Field(sa_column=Column(BigInteger, primary_key=True))
     article_id: int = Field(sa_column=Column(Integer, ForeignKey("articles.id"), primary_key=True))

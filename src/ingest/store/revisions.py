@@ -29,6 +29,8 @@ from ingest import decide
 from ingest.analyse.neardup import revision_key
 from ingest.store.db import run_core as _run
 from ingest.store.models import Article, ArticleState, ArticleVersion, Entry, Fetch
+from ingest.store.reads import rows
+from ingest.store.textcopies import VERSION_TEXT
 
 
 @functools.cache
@@ -174,20 +176,27 @@ def _validators(s: Session, url: str) -> tuple[str | None, str | None]:
     return headers.get("etag"), headers.get("last-modified")
 
 
+def _version_rows(s: Session, where: str, params: dict[str, Any], expanding: tuple[str, ...] = ()) -> list[Any]:
+    """Version rows with their text (a version stored as NULL is the article's current text:
+    store/textcopies.py)."""
+    return rows(s, f"SELECT v.article_id, v.version, v.title, {VERSION_TEXT} AS text, v.content_sha256, "
+                   "v.fetched_at, v.fetch_id, v.extraction_id FROM article_versions v JOIN articles a ON a.id = "
+                   f"v.article_id WHERE {where} ORDER BY v.article_id, v.version", params, expanding=expanding)
+
+
 def versions(s: Session, article_id: int) -> list[dict[str, Any]]:
-    rows = s.execute(select(ArticleVersion).where(ArticleVersion.article_id == article_id)  # type: ignore[arg-type]
-                     .order_by(ArticleVersion.version)).scalars().all()
     return [{"version": v.version, "title": v.title, "text": v.text, "content_sha256": v.content_sha256,
-             "fetched_at": v.fetched_at, "fetch_id": v.fetch_id, "extraction_id": v.extraction_id} for v in rows]
+             "fetched_at": v.fetched_at, "fetch_id": v.fetch_id, "extraction_id": v.extraction_id}
+            for v in _version_rows(s, "v.article_id = :a", {"a": article_id})]
 
 
 def version_records(s: Session, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Export records expanded to one per version (title, text, hash and fetch time of that version)."""
     ids = [r["id"] for r in records]
-    by_article: dict[int, list[ArticleVersion]] = {}
-    for v in s.execute(select(ArticleVersion).where(ArticleVersion.article_id.in_(ids))  # type: ignore[attr-defined]
-                       .order_by(ArticleVersion.article_id, ArticleVersion.version)).scalars():
-        by_article.setdefault(v.article_id, []).append(v)
+    by_article: dict[int, list[Any]] = {}
+    if ids:
+        for v in _version_rows(s, "v.article_id IN :ids", {"ids": ids}, expanding=("ids",)):
+            by_article.setdefault(v.article_id, []).append(v)
     from ingest.store.query import iso
 
     out = []

@@ -11,6 +11,7 @@ from typing import Any
 
 from ingest.store.blobs import unpack_body
 from ingest.store.reads import rows as _rows
+from ingest.store.textcopies import VERSION_TEXT
 
 CHUNK = 500  # ids per IN (...) list
 
@@ -98,8 +99,9 @@ def versions(s: Any, article_id: int) -> list[dict[str, Any]]:
     """Every version of an article's title and text, oldest first."""
     return [{"version": v.version, "title": v.title, "text": v.text, "content_sha256": v.content_sha256,
              "fetched_at": iso(v.fetched_at), "fetch_id": v.fetch_id, "extraction_id": v.extraction_id}
-            for v in _rows(s, "SELECT version, title, text, content_sha256, fetched_at, fetch_id, extraction_id "
-                              "FROM article_versions WHERE article_id = :a ORDER BY version", {"a": article_id})]
+            for v in _rows(s, f"SELECT v.version, v.title, {VERSION_TEXT} AS text, v.content_sha256, v.fetched_at, "
+                              "v.fetch_id, v.extraction_id FROM article_versions v JOIN articles a ON a.id = v.article_id "
+                              "WHERE v.article_id = :a ORDER BY v.version", {"a": article_id})]
 
 
 def items_per_day(s: Any, *, now: datetime, days: int = 14) -> dict[str, list[int]]:
