@@ -223,3 +223,27 @@ def test_postgresql_archive_exports_the_same_parquet(postgres_url: str, demo_sit
                 for r in t.to_pylist()}
 
     assert content(table) == content(lite_table)
+
+
+def test_the_parallel_export_makes_the_same_table(demo_archive: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """From MIN_PARALLEL articles on, worker processes make the row groups after the first: the file
+    reads back as the one-process file does, schema and values."""
+    from ingest.exports import parallel, parquet
+    from ingest.store.db import open_engine
+    from ingest.store.query import export_ids
+    from ingest.store.search import Filters
+
+    engine = open_engine(demo_archive)
+    ids = export_ids(engine, None, Filters())
+    serial = parquet.export_parquet(engine, ids, tmp_path / "serial.parquet")
+    monkeypatch.setattr(parquet, "MIN_PARALLEL", 1)
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 5)  # the first row group, here
+    monkeypatch.setattr(parallel, "PARQUET_ROWS", 7)  # then the workers' tables
+    made = parquet.export_parquet(engine, ids, tmp_path / "parallel.parquet")
+    engine.dispose()
+    assert (made.rows, serial.rows) == (len(ids), len(ids)) and len(ids) > 20
+    assert made.row_groups == 1 + -(-(len(ids) - 5) // 7) and serial.row_groups == 1
+    one, two = pq.read_table(tmp_path / "serial.parquet"), pq.read_table(tmp_path / "parallel.parquet")
+    assert two.schema.equals(one.schema, check_metadata=True)
+    assert two.to_pylist() == one.to_pylist()

@@ -7,7 +7,6 @@ fields, so a field added there reaches JSON lines, CSV and Parquet (``exports/pa
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -55,8 +54,34 @@ def export_records(engine: Any, ids: Sequence[int], *, all_versions: bool = Fals
         yield from records
 
 
-def _csv_cell(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+_SPECIAL = (",", '"', "\r", "\n")
+
+
+def csv_row(values: Sequence[Any]) -> str:
+    """One CSV line (``\r\n``) exactly as ``csv.writer``'s default dialect writes it (QUOTE_MINIMAL):
+    None empty, a field with a comma, quote or line break quoted with its quotes doubled, lists and
+    objects as JSON. Hand-written because the csv module's writer copies a field character by
+    character: ~70 µs for a 3 kB article's text, against ~3 µs for these string methods (a test
+    compares the two on every kind of value)."""
+    cells = []
+    for value in values:
+        if value is None:
+            cells.append("")
+            continue
+        if isinstance(value, list | dict):
+            text = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, str):
+            text = value
+        elif isinstance(value, float):
+            text = repr(value)
+        else:
+            text = str(value)
+        if any(c in text for c in _SPECIAL):
+            text = '"' + text.replace('"', '""') + '"'
+        cells.append(text)
+    if len(cells) == 1 and cells[0] == "":
+        cells[0] = '""'  # csv.writer quotes a row's only field when it is empty
+    return ",".join(cells) + "\r\n"
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], stream: TextIO, fields: Sequence[str] | None = None) -> int:
@@ -80,10 +105,14 @@ def write_jsonl(records: Iterable[dict[str, Any]], stream: TextIO, fields: Seque
 def write_csv(records: Iterable[dict[str, Any]], stream: TextIO, fields: Sequence[str] | None = None) -> int:
     """CSV with a header row; lists and objects as JSON. Returns the number of records written."""
     fields = fields or export_fields()
-    writer = csv.DictWriter(stream, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
+    stream.write(csv_row(fields))
     n = 0
+    lines: list[str] = []
     for rec in records:
-        writer.writerow({k: _csv_cell(rec.get(k)) for k in fields})
+        lines.append(csv_row([rec.get(k) for k in fields]))
         n += 1
+        if len(lines) >= 1000:
+            stream.write("".join(lines))
+            lines.clear()
+    stream.write("".join(lines))
     return n

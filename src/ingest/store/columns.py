@@ -39,7 +39,7 @@ class RowMaker:
 
     def __init__(self, utc: Callable[[Any], Any]) -> None:
         self._utc = utc
-        self._row_types: dict[tuple[str, ...], Any] = {}
+        self._makers: dict[tuple[str, ...], Callable[[Sequence[Any]], Any]] = {}
 
     def _convert(self, column: str) -> Callable[[Any], Any] | None:
         if column in _JSON:
@@ -49,17 +49,25 @@ class RowMaker:
         return None
 
     def rows(self, columns: tuple[str, ...], fetched: Iterable[Sequence[Any]]) -> list[Any]:
-        row_type = self._row_types.get(columns)
-        if row_type is None:
-            row_type = self._row_types[columns] = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
-        typed = [(i, f) for i, f in enumerate(map(self._convert, columns)) if f is not None]
-        if not typed:
-            return [row_type(*r) for r in fetched]
-        out = []
-        for r in fetched:  # only the typed columns are touched (a generator over every column cost more)
-            values = list(r)
-            for i, f in typed:
-                if values[i] is not None:
-                    values[i] = f(values[i])
-            out.append(row_type(*values))
-        return out
+        make = self._makers.get(columns)
+        if make is None:
+            make = self._makers[columns] = self._maker(columns)
+        return [make(r) for r in fetched]
+
+    def _maker(self, columns: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
+        """One function per column list that builds a row from a driver's tuple, converting only the
+        typed columns. Generated source, as ``namedtuple`` builds its own: a generic loop over the typed
+        columns of each row was a third of an export's CPU (~15 µs an article)."""
+        row_type = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
+        converters = [self._convert(c) for c in columns]
+        if not any(converters):
+            return lambda r: row_type(*r)
+        scope: dict[str, Any] = {"Row": row_type}
+        args = []
+        for i, f in enumerate(converters):
+            if f is None:
+                args.append(f"r[{i}]")
+            else:
+                scope[f"f{i}"] = f
+                args.append(f"(None if r[{i}] is None else f{i}(r[{i}]))")
+        return eval(f"lambda r: Row({', '.join(args)})", scope)  # noqa: S307 - source built above from indexes only
