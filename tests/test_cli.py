@@ -17,6 +17,7 @@ from clientry import run_entry
 
 from ingest.cli import main
 from ingest.config import parse_config
+from ingest.errors import DatabaseError
 from ingest.demo.site import demo_config_yaml, demo_manifest
 from ingest.store.db import open_archive
 from ingest.store.query import EXPORT_FIELDS
@@ -115,8 +116,8 @@ def test_export_jsonl_and_csv(archive: str, tmp_path: Path, demo_site_running: A
     # the byline names a newsroom, no person: it is kept as the organisation, not taken for an author
     assert {k: seed[k] for k in ("url", "source", "authors", "organisations", "published_at", "language",
                                  "extractor")} == {
-        "url": demo_site_running.url(SEED_PATH), "source": "demo-world", "authors": [],
-        "organisations": ["RBC-Ukraine newsroom"], "published_at": "2025-02-20T08:15:00Z", "language": "en",
+        "url": demo_site_running.url(SEED_PATH), "source": "demo-world",
+        "authors": ["RBC-Ukraine newsroom"], "organisations": ["RBC-Ukraine newsroom"], "published_at": "2025-02-20T08:15:00Z", "language": "en",
         "extractor": "trafilatura"}
     assert seed["feed_urls"] == [demo_site_running.url("/feeds/europe.atom"), demo_site_running.url("/feeds/world.rss")]
     assert "war-in-ukraine" in seed["tags"]
@@ -266,3 +267,22 @@ def test_the_lazy_command_map_names_every_command_and_its_module() -> None:
         assert command.callback is not None and command.callback.__module__ in main.lazy[name], name
         for sub in getattr(command, "commands", {}).values():
             assert sub.callback is not None and sub.callback.__module__ in main.lazy[name], (name, sub.name)
+
+
+def test_a_sqlite_files_path_is_its_archive(archive: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--db data/archive.db``, as sqlite-utils and Datasette take it: the same archive as its URL, on
+    the read path and the API; a path that names no file is not created by a read."""
+    import ingest
+
+    path = archive.removeprefix("sqlite:///")
+    by_url = run("stats", "--json", "--db", archive)
+    assert run("stats", "--json", "--db", path).output == by_url.output and by_url.exit_code == 0
+    monkeypatch.setenv("INGEST_DATABASE_URL", path)
+    assert run("stats", "--json").output == by_url.output
+    monkeypatch.delenv("INGEST_DATABASE_URL")
+    with ingest.Archive(path) as a:
+        assert a.stats()["articles"] == json.loads(by_url.output)["articles"]
+    missing = tmp_path / "missing.db"
+    with pytest.raises(DatabaseError, match="no archive at"):
+        run("stats", "--db", str(missing))
+    assert not missing.exists()

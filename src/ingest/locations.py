@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import ConfigError
+from ingest.store.dburls import file_url
 
 DEFAULT_DATABASE_URL = "sqlite:///data/archive.db"
 DEFAULT_CONFIG_PATH = "config/feeds.yaml"
@@ -23,7 +24,7 @@ def resolve_database_url(cli_value: str | None, config: Any, environ: Mapping[st
     """``--db`` > ``INGEST_DATABASE_URL`` > ``database:`` > the default SQLite file. ``config`` is a
     :class:`~ingest.config.Config` or None."""
     env = os.environ if environ is None else environ
-    return cli_value or env.get(DATABASE_ENV) or (config.database if config else None) or DEFAULT_DATABASE_URL
+    return file_url(cli_value or env.get(DATABASE_ENV) or (config.database if config else None) or DEFAULT_DATABASE_URL)
 
 
 def database_in_file(path: str | os.PathLike[str]) -> str | None:
@@ -75,7 +76,7 @@ def read_database_url(cli_value: str | None, config_path: str | None) -> str:
     path = config_path or DEFAULT_CONFIG_PATH
     if config_path is None and not Path(path).is_file():
         return DEFAULT_DATABASE_URL
-    return database_in_file(path) or DEFAULT_DATABASE_URL
+    return file_url(database_in_file(path) or DEFAULT_DATABASE_URL)
 
 
 def missing_sqlite_file(url: str) -> Path | None:

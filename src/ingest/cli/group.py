@@ -101,7 +101,7 @@ def open_reader(db: str | None, config_path: str | None) -> Any:
     return direct if direct is not None else open_engine(db, config_path)
 
 
-db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL).")
+db_option = click.option("--db", "db", metavar="URL", help="Archive database URL (any SQLAlchemy URL), or a SQLite file's path.")
 config_option = click.option("--config", "config_path", metavar="FILE",
                              help=f"Feeds configuration (default {DEFAULT_CONFIG_PATH}).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")

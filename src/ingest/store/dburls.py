@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 _PASSWORD = re.compile(r"^([a-z0-9+]+://[^:/@]*):[^@]*@")
 
 
+_SQLITE_FILE = re.compile(r"\.(?:db|sqlite3?|db3)$", re.I)
+
+
+def file_url(value: str) -> str:
+    """A plain path to a SQLite file (``data/archive.db``, ``/srv/news.sqlite``: no scheme, and a SQLite
+    file name or an existing file) as its ``sqlite:///`` URL, as sqlite-utils and Datasette take a path;
+    anything else as it is."""
+    if value and "://" not in value and (_SQLITE_FILE.search(value) or os.path.isfile(value)):
+        return f"sqlite:///{value}"
+    return value
+
+
 def normalize_url(url: str) -> str:
-    """Accept the URL forms operators write; PostgreSQL goes through psycopg 3."""
-    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+    """Accept the URL forms operators write (and a SQLite file's path); PostgreSQL goes through psycopg 3."""
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", file_url(url))
 
 
 def hide_password(url: str) -> str:

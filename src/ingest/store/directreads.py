@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ingest.store.dburls import normalize_url
 from ingest.store.head import SCHEMA_HEAD
 
 
 def open_direct(url: str) -> Any | None:
     if os.environ.get("INGEST_DIRECT_READS", "1") == "0":
         return None
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         from ingest.store.sqlitereads import open_lite
 
