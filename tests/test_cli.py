@@ -17,8 +17,8 @@ from clientry import run_entry
 
 from ingest.cli import main
 from ingest.config import parse_config
-from ingest.errors import DatabaseError
 from ingest.demo.site import demo_config_yaml, demo_manifest
+from ingest.errors import DatabaseError
 from ingest.store.db import open_archive
 from ingest.store.query import EXPORT_FIELDS
 

@@ -199,3 +199,30 @@ def test_an_index_of_an_older_schema_is_made_again(sqlite_url: str, monkeypatch:
     assert [h.article_id for h in search(engine, "津波")] == [ids["c"]]
     assert searchengine.search_ids(engine, None, Filters(), limit=1, offset=0, order="newest") is not None
     engine.dispose()
+
+
+def test_the_change_log_is_trimmed_and_an_index_behind_it_is_rebuilt(database_url: str) -> None:
+    """store/searchtrim.py: the log keeps its newest changes only, and an index whose watermark is
+    behind what was trimmed rebuilds, so a trimmed change is never missed."""
+    from ingest.store import searchtrim
+
+    engine, ids = _small(database_url)
+    assert [h.article_id for h in search(engine, "류화영")] == [ids["c"]]  # the index is at the log's end
+    tag = "INSERT INTO article_tags (article_id, tag, origin, created_at) VALUES (:a, :g, 'rule', :t)"
+    with write_session(engine) as s:  # changes the index has not seen
+        for n, key in enumerate("abcde"):
+            s.execute(text(tag), {"a": ids[key], "g": f"t{n}", "t": datetime(2025, 1, 1)})
+    with write_session(engine) as s:
+        before = s.execute(text("SELECT COUNT(*) FROM search_changes")).scalar_one()
+        assert searchtrim.trim(s, keep=2) > 0
+        assert s.execute(text("SELECT COUNT(*) FROM search_changes")).scalar_one() == 2 < before
+        assert searchtrim.trim(s, keep=2) == 0  # nothing more to trim
+    # the index missed trimmed changes: it is built again, and answers with all of them
+    for n, key in enumerate("abcde"):
+        assert [h.article_id for h in search(engine, None, Filters(tags=(f"t{n}",)))] == [ids[key]]
+    with write_session(engine) as s:  # an index at the log's end is not rebuilt by a later trim
+        mark = searchengine.searchlog.position(s.connection())
+        searchtrim.trim(s, keep=0)
+        assert not searchengine.searchlog.trimmed_past(s.connection(), mark)
+    assert [h.article_id for h in search(engine, "류화영")] == [ids["c"]]
+    engine.dispose()

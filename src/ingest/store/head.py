@@ -4,4 +4,4 @@ Opening an archive compares its version row with this, one SELECT, and imports A
 when they differ; a test keeps the two equal. Add a migration: bump this with it.
 """
 
-SCHEMA_HEAD = "0014"
+SCHEMA_HEAD = "0015"

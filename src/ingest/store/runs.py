@@ -74,3 +74,7 @@ def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]
     from ingest.store.searchengine import refresh
 
     refresh(engine, only_existing=True)
+    from ingest.store.searchtrim import trim
+
+    with write_session(engine) as s:  # its own short transaction (store/searchtrim.py)
+        trim(s)

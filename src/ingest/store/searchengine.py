@@ -164,7 +164,7 @@ class SearchIndex:
         with self.lock:
             state = self._state()
             fresh = state is None or state.uid != uid or state.analyser != ANALYSER_VERSION \
-                or state.schema != SCHEMA_VERSION
+                or state.schema != SCHEMA_VERSION or searchlog.trimmed_past(conn, state.mark)
             mark = searchlog.position(conn)
             if not fresh and state is not None:
                 if dialect(conn) == "sqlite" and mark == state.mark:

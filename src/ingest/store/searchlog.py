@@ -96,6 +96,22 @@ POSTGRES_DROP = [
 
 CHUNK = 2000
 
+# The log is trimmed to its newest KEEP changes (store/searchtrim.py, at the end of every run): without
+# it, it grows with every write for the archive's whole life. ``search_log_state.horizon`` records how
+# far it was trimmed; an index whose watermark is behind it may have missed changes and is rebuilt
+# (applying more than KEEP changes would cost about as much as a rebuild anyway).
+KEEP = 1_000_000
+STATE_DDL = ["CREATE TABLE search_log_state (id INTEGER NOT NULL PRIMARY KEY, horizon BIGINT NOT NULL DEFAULT 0)",
+             "INSERT INTO search_log_state (id, horizon) VALUES (1, 0)"]
+STATE_DROP = ["DROP TABLE IF EXISTS search_log_state"]
+
+
+def trimmed_past(conn: Any, mark: int) -> bool:
+    """True when changes after ``mark`` (a :func:`position`) may have been trimmed from the log: SQLite,
+    every ``seq`` up to the horizon; PostgreSQL, every transaction id below it."""
+    found = rows(conn, "SELECT horizon FROM search_log_state WHERE id = 1")
+    return bool(found) and mark < int(found[0].horizon)
+
 
 def dialect_of(conn: Any) -> str:
     return str(conn.dialect.name)
