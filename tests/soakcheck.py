@@ -218,8 +218,13 @@ class Checker:
         with read_session(self.engine) as s:
             articles = {a.id: a for a in s.execute(select(Article)).scalars()}
             entries = list(s.execute(select(Entry)).scalars())
-            versions: dict[int, list[ArticleVersion]] = defaultdict(list)
-            for v in s.execute(select(ArticleVersion).order_by(ArticleVersion.article_id, ArticleVersion.version)).scalars():
+            versions: dict[int, list[Any]] = defaultdict(list)
+            # a version stored as NULL is the article's current text (store/textcopies.py)
+            for v in s.execute(select(ArticleVersion.article_id, ArticleVersion.version, ArticleVersion.title,
+                                      func.coalesce(ArticleVersion.text, Article.text).label("text"),
+                                      ArticleVersion.content_sha256, ArticleVersion.fetched_at)
+                               .join(Article, Article.id == ArticleVersion.article_id)
+                               .order_by(ArticleVersion.article_id, ArticleVersion.version)):
                 versions[v.article_id].append(v)
             events: dict[int, list[ArticleEvent]] = defaultdict(list)
             for ev in s.execute(select(ArticleEvent).order_by(ArticleEvent.id)).scalars():
