@@ -193,7 +193,12 @@ def test_one_machine_serve(prefect_server: dict[str, str], demo_site_running: An
         from ingest.orchestrate.localscheduler import LocalScheduler
 
         with httpx.Client(timeout=30) as client:
-            assert LocalScheduler(env["PREFECT_API_URL"], ["poll-feeds/poll-feeds"]).tick(client) == 1
+            # (under load the local API can answer a first request with an error: ticks are retried, as
+            # serve's own thread retries them; the check is the runs below)
+            scheduler, deadline = LocalScheduler(env["PREFECT_API_URL"], ["poll-feeds/poll-feeds"]), time.monotonic() + 60
+            while scheduler.tick(client) != 1:
+                assert time.monotonic() < deadline, "the served deployment could not be scheduled in 60 s"
+                time.sleep(1)
             runs = client.post(f"{env['PREFECT_API_URL']}/flow_runs/filter", json={
                 "deployments": {"id": {"any_": [served["id"]]}},
                 "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
