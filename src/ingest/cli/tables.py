@@ -53,7 +53,8 @@ def print_table(rows: Sequence[dict[str, Any]], *, empty: str = "(nothing)", wid
     interactive = stream.isatty()
     columns = list(rows[0])
     cells = [[_cell(r.get(c)).replace("\n", " ") for c in columns] for r in rows]
-    longest = [max(cell_len(c), *(cell_len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    sizes = [[cell_len(c) for c in row] for row in cells]  # once per cell: a table is 10,000s of them
+    longest = [max(cell_len(c), *(row[i] for row in sizes)) for i, c in enumerate(columns)]
     natural = sum(n + 3 for n in longest) - 3
     width = natural
     if interactive:
@@ -69,20 +70,21 @@ def print_table(rows: Sequence[dict[str, Any]], *, empty: str = "(nothing)", wid
     right = [all(row[i].replace(".", "", 1).isdigit() or row[i] in ("", "-") for row in cells)
              and columns[i] not in wide for i in range(len(columns))]
 
-    def line(values: Sequence[str]) -> str:
+    def line(values: Sequence[str], lengths: Sequence[int]) -> str:
         out = []
-        for value, n, r in zip(values, longest, right, strict=True):
-            if cell_len(value) > n:
+        for value, size, n, r in zip(values, lengths, longest, right, strict=True):
+            if size > n:
                 value = set_cell_size(value, n - 1) + "…"
-            pad = " " * (n - cell_len(value))
+                size = n
+            pad = " " * (n - size)
             out.append(pad + value if r else value + pad)
         return "   ".join(out).rstrip()
 
-    header = line(columns)
+    header = line(columns, [cell_len(c) for c in columns])
     click.echo(click.style(header, bold=True) if interactive else header, file=stream)
     click.echo("─" * width, file=stream)
-    for row in cells:
-        click.echo(line(row), file=stream)
+    # one write: an echo per row was a tenth of `ingest sources` at 1,000 sources
+    click.echo("\n".join(line(row, size) for row, size in zip(cells, sizes, strict=True)), file=stream)
 
 
 def print_csv(rows: Sequence[dict[str, Any]], out: TextIO | None = None) -> None:

@@ -180,9 +180,12 @@ def export_ids(engine: Engine, query: str | None, filters: Filters) -> list[int]
         return sorted(h.article_id for h in hits)
     params: dict[str, Any] = {}
     where = where_clauses(filters, engine.dialect.name, params)
-    sql = "SELECT a.id FROM articles a" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id"
+    # sorted here, not by ORDER BY: with it SQLite walks the whole table in id order to test a date
+    # window (7 s for 100,000 of a million articles), without it the window is a range of
+    # ix_articles_newest (covering: no article row is read)
+    sql = "SELECT a.id FROM articles a" + (" WHERE " + " AND ".join(where) if where else "")
     with engine.connect() as conn:
-        return [int(r.id) for r in _rows(conn, sql, params)]
+        return sorted(int(r.id) for r in _rows(conn, sql, params))
 
 
 def _fetch_dict(f: Any) -> dict[str, Any] | None:
