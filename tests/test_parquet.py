@@ -229,7 +229,7 @@ def test_the_parallel_export_makes_the_same_table(demo_archive: str, tmp_path: P
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """From MIN_PARALLEL articles on, worker processes make the row groups after the first: the file
     reads back as the one-process file does, schema and values."""
-    from ingest.exports import parallel, parquet
+    from ingest.exports import parquet
     from ingest.store.db import open_engine
     from ingest.store.query import export_ids
     from ingest.store.search import Filters
@@ -239,7 +239,7 @@ def test_the_parallel_export_makes_the_same_table(demo_archive: str, tmp_path: P
     serial = parquet.export_parquet(engine, ids, tmp_path / "serial.parquet")
     monkeypatch.setattr(parquet, "MIN_PARALLEL", 1)
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 5)  # the first row group, here
-    monkeypatch.setattr(parallel, "PARQUET_ROWS", 7)  # then the workers' tables
+    monkeypatch.setattr(parquet, "PARQUET_ROWS", 7)  # then the workers' tables
     made = parquet.export_parquet(engine, ids, tmp_path / "parallel.parquet")
     engine.dispose()
     assert (made.rows, serial.rows) == (len(ids), len(ids)) and len(ids) > 20

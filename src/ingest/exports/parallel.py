@@ -17,14 +17,13 @@ from multiprocessing import get_context
 from typing import Any, TextIO
 
 CHUNK = 2000
-PARQUET_ROWS = 5000  # articles per Parquet row group made by a worker (~20 MB of text)
 MIN_PARALLEL = 20_000  # below this, starting the workers costs more than it saves
 
 _ENGINE: Any = None
 _FIELDS: tuple[str, ...] = ()
 
 
-def _init(url: str, fields: tuple[str, ...]) -> None:
+def init_worker(url: str, fields: tuple[str, ...]) -> None:
     global _ENGINE, _FIELDS
     from ingest.store.directreads import open_direct
 
@@ -34,6 +33,11 @@ def _init(url: str, fields: tuple[str, ...]) -> None:
 
         _ENGINE = open_engine(url)
     _FIELDS = fields
+
+
+def worker_engine() -> Any:
+    """The archive a worker process opened (:func:`init_worker`)."""
+    return _ENGINE
 
 
 def render(records: list[dict[str, Any]], fmt: str, fields: Sequence[str]) -> str:
@@ -66,34 +70,6 @@ def _chunk(args: tuple[list[int], str]) -> tuple[int, bytes]:
     with _ENGINE.connect() as s:
         records = article_records(s, ids)
     return len(records), render_bytes(records, fmt, _FIELDS)
-
-
-def _parquet_chunk(args: tuple[list[int], Any]) -> tuple[Any, Any]:
-    from collections import Counter
-
-    from ingest.exports.parquet import to_table
-    from ingest.exports.records import export_records
-
-    ids, schema = args
-    unconverted: Counter[str] = Counter()
-    return to_table(list(export_records(_ENGINE, ids, tag_detail=True)), schema, unconverted), unconverted
-
-
-def parquet_tables(engine: Any, ids: Sequence[int], schema: Any, workers: int | None = None,
-                   rows: int | None = None) -> Iterator[tuple[Any, Any]]:
-    """The Arrow tables of ``ids`` in ``schema``, ``rows`` articles each, in order, made by worker
-    processes (pickled tables are Arrow's IPC buffers: cheap to pass), with each one's unconverted
-    counts (``exports/parquet.py``)."""
-    n = workers or min(2, os.cpu_count() or 1)
-    rows = rows or PARQUET_ROWS
-    jobs = [(list(ids[i:i + rows]), schema) for i in range(0, len(ids), rows)]
-    with get_context("forkserver").Pool(n, initializer=_init, initargs=(url_of(engine), ())) as pool:
-        pending = [pool.apply_async(_parquet_chunk, (job,)) for job in jobs[:n]]  # a table each in flight
-        for k in range(len(jobs)):
-            result = pending.pop(0).get()
-            if k + n < len(jobs):
-                pending.append(pool.apply_async(_parquet_chunk, (jobs[k + n],)))
-            yield result
 
 
 def url_of(engine: Any) -> str:
@@ -129,7 +105,7 @@ def _chunks(url: str, ids: Sequence[int], fmt: str, fields: tuple[str, ...], wor
     ahead = 2 * workers
     # forkserver: a clean process that imports only what a chunk needs (fork would copy the caller's
     # threads and connections)
-    with get_context("forkserver").Pool(workers, initializer=_init, initargs=(url, fields)) as pool:
+    with get_context("forkserver").Pool(workers, initializer=init_worker, initargs=(url, fields)) as pool:
         pending = [pool.apply_async(_chunk, (job,)) for job in jobs[:ahead]]
         for k in range(len(jobs)):
             result = pending.pop(0).get()

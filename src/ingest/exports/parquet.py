@@ -343,11 +343,46 @@ def export_parquet(engine: Any, ids: Sequence[int], path: str | os.PathLike[str]
 
     fields = export_fields()
     if len(ids) >= MIN_PARALLEL and not all_versions and not options:
-        from ingest.exports.parallel import parquet_tables
-
         first = ids[:ROW_GROUP_ROWS]  # this process: the first row group, which the schema comes from
         return write_parquet(export_records(engine, first, tag_detail=True), path, fields,
                              metadata=export_metadata(fields),
                              then=lambda schema: parquet_tables(engine, ids[len(first):], schema))
     return write_parquet(export_records(engine, ids, all_versions=all_versions, tag_detail=True), path, fields,
                          metadata=export_metadata(fields), **options)
+
+
+# --- the parallel export: row groups made by worker processes (exports/parallel.py's pool) ----------
+
+PARQUET_ROWS = 5000  # articles per row group made by a worker (~20 MB of text)
+
+
+def _parquet_chunk(args: tuple[list[int], pa.Schema]) -> tuple[pa.Table, Counter[str]]:
+    from ingest.exports import parallel
+    from ingest.exports.records import export_records
+
+    ids, schema = args
+    unconverted: Counter[str] = Counter()
+    return to_table(list(export_records(parallel.worker_engine(), ids, tag_detail=True)), schema,
+                    unconverted), unconverted
+
+
+def parquet_tables(engine: Any, ids: Sequence[int], schema: pa.Schema, workers: int | None = None,
+                   rows: int | None = None) -> Iterator[tuple[pa.Table, Counter[str]]]:
+    """The Arrow tables of ``ids`` in ``schema``, ``rows`` articles each, in order, made by worker
+    processes (pickled tables are Arrow's IPC buffers: cheap to pass), with each one's unconverted
+    counts."""
+    from multiprocessing import get_context
+
+    from ingest.exports import parallel
+
+    n = workers or min(2, os.cpu_count() or 1)
+    rows = rows or PARQUET_ROWS
+    jobs = [(list(ids[i:i + rows]), schema) for i in range(0, len(ids), rows)]
+    with get_context("forkserver").Pool(n, initializer=parallel.init_worker,
+                                        initargs=(parallel.url_of(engine), ())) as pool:
+        pending = [pool.apply_async(_parquet_chunk, (job,)) for job in jobs[:n]]  # a table each in flight
+        for k in range(len(jobs)):
+            result = pending.pop(0).get()
+            if k + n < len(jobs):
+                pending.append(pool.apply_async(_parquet_chunk, (jobs[k + n],)))
+            yield result
