@@ -1,4 +1,4 @@
-"""The read commands' psycopg path to PostgreSQL returns exactly what the SQLAlchemy path returns.
+"""The read commands' psycopg2 path to PostgreSQL returns exactly what the SQLAlchemy path returns.
 
 The same comparison as test_sqlite_reads.py (every read of ``store/query.py``, and search through the
 search engine's index and the SQL index), on a demo archive polled into the real PostgreSQL; and a CLI
@@ -29,7 +29,7 @@ def test_every_query_reads_the_same_on_both_paths(pg_demo: str) -> None:
     from ingest.store.db import open_archive
 
     direct = open_pg(pg_demo, SCHEMA_HEAD)
-    assert isinstance(direct, PgArchive), "an archive at this schema takes the psycopg path"
+    assert isinstance(direct, PgArchive), "an archive at this schema takes the psycopg2 path"
     engine = open_archive(pg_demo, create_if_empty=False)
     try:
         compare_paths(engine, direct)
@@ -42,7 +42,7 @@ def test_every_query_reads_the_same_on_both_paths(pg_demo: str) -> None:
 
 
 def test_typed_values_lists_and_read_only(pg_demo: str) -> None:
-    import psycopg
+    import psycopg2.errors
 
     from ingest.store.reads import rows
 
@@ -63,7 +63,7 @@ def test_typed_values_lists_and_read_only(pg_demo: str) -> None:
         later = rows(conn, "SELECT COUNT(*) AS n FROM articles WHERE first_seen_at >= :t",
                      {"t": datetime(2999, 1, 1, tzinfo=UTC)})
         assert later[0].n == 0
-    with direct.connect() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+    with direct.connect() as conn, pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
         conn.rows("DELETE FROM articles")
 
 

@@ -1,16 +1,20 @@
-"""The read commands' path to a PostgreSQL archive, on psycopg alone (``sqlitereads.py`` for SQLite).
+"""The read commands' path to a PostgreSQL archive, on psycopg2 alone (``sqlitereads.py`` for SQLite).
 
 Why not SQLAlchemy here: importing it with its PostgreSQL dialect is ~0.25 s, most of a read command's
-start (measured at 100,000 articles: ``ingest search`` took 0.72 s through SQLAlchemy). The read
+start (measured at 100,000 articles: ``ingest search`` took 0.72 s through SQLAlchemy). Why psycopg2
+and not psycopg (3), which SQLAlchemy writes through: importing psycopg is 90-150 ms on this machine
+(its error classes, asyncio, ``importlib.metadata`` for its binary's version, ctypes), psycopg2 25 ms,
+and that difference was what kept ``ingest sources`` and ``stats`` on PostgreSQL over 0.2 s. The read
 queries are plain SQL with ``:name`` parameters already, so what SQLAlchemy did for them is done here:
 
-- binding: ``:name`` becomes psycopg's ``%(name)s`` (found as SQLAlchemy's ``text()`` finds them, so
+- binding: ``:name`` becomes the driver's ``%(name)s`` (found as SQLAlchemy's ``text()`` finds them, so
   ``::`` casts stay casts), literal ``%`` is doubled, and an ``IN :name`` list becomes ``= ANY(…)``
   (``NOT IN`` becomes ``<> ALL(…)``), which is right for an empty list too; aware datetimes are bound
   as naive UTC, as ``types.UTCDateTime`` binds them;
 - typing: the UTC columns (``columns.py``, ``timestamp without time zone`` holding UTC) come back
-  aware, and JSON columns decoded (psycopg decodes ``json`` itself; text is decoded here), so both paths
-  return equal values (a test compares them);
+  aware, JSON columns decoded (psycopg2 decodes ``json`` itself; text is decoded here), and ``bytea``
+  comes back as ``bytes`` (psycopg2's default is a memoryview), so both paths return equal values (a test
+  compares them);
 - the schema check: one SELECT of the version row; anything other than this ingest's head, and any
   connection problem, goes through ``db.open_archive`` for its full diagnosis.
 
@@ -30,7 +34,7 @@ from ingest.store.dburls import hide_password, normalize_url
 
 # SQLAlchemy's own pattern for text() binds: a colon not after another colon, a word or a backslash
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-_URL = re.compile(r"^postgres(?:ql)?(?:\+psycopg)?://")
+_URL = re.compile(r"^postgres(?:ql)?(?:\+psycopg2?)?://")
 
 
 class _Dialect:
@@ -53,7 +57,7 @@ class PgURL:
 
 
 class PgConnection:
-    """One read-only psycopg connection, answering ``rows()`` like ``reads.rows`` does on SQLAlchemy."""
+    """One read-only psycopg2 connection, answering ``rows()`` like ``reads.rows`` does on SQLAlchemy."""
 
     dialect = _Dialect()
     direct = True  # reads.rows: not SQLAlchemy
@@ -91,12 +95,12 @@ class PgArchive:
     dialect = _Dialect()
 
     def __init__(self, url: str, conninfo: str, database: str | None, hidden: str) -> None:
-        import psycopg
+        import psycopg2
 
         self.url = PgURL(url, database, hidden)
         self._conninfo = conninfo
-        self.read_errors: tuple[type[BaseException], ...] = (psycopg.Error,)
-        self.syntax_errors: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.ProgrammingError)
+        self.read_errors: tuple[type[BaseException], ...] = (psycopg2.Error,)
+        self.syntax_errors: tuple[type[BaseException], ...] = (psycopg2.OperationalError, psycopg2.ProgrammingError)
 
     @contextmanager
     def connect(self) -> Iterator[PgConnection]:
@@ -111,29 +115,30 @@ class PgArchive:
 
 
 def open_pg(url: str, schema_head: str) -> PgArchive | None:
-    """A read-only archive on psycopg when ``url`` is a PostgreSQL archive at ``schema_head``; None for
-    anything else (psycopg missing, a URL it cannot take, no answer, another schema), so the caller
+    """A read-only archive on psycopg2 when ``url`` is a PostgreSQL archive at ``schema_head``; None for
+    anything else (psycopg2 missing, a URL it cannot take, no answer, another schema), so the caller
     takes the SQLAlchemy path and its messages."""
     if not _URL.match(url):
         return None
     try:
-        import psycopg
+        import psycopg2
+        import psycopg2.extensions
     except ImportError:
         return None
     try:
-        parsed = psycopg.conninfo.conninfo_to_dict(_URL.sub("postgresql://", url, count=1))
+        parsed = psycopg2.extensions.parse_dsn(_URL.sub("postgresql://", url, count=1))
         # READ ONLY for every transaction the session opens (the database refuses any write), after
         # whatever options the URL sets (a search_path, say)
         options = f"{parsed.get('options') or ''} -c default_transaction_read_only=on".strip()
-        conninfo = psycopg.conninfo.make_conninfo(**{**parsed, "options": options})
+        conninfo = psycopg2.extensions.make_dsn(**{**parsed, "options": options})
         conn = _connect(conninfo)
-    except (psycopg.Error, ValueError):
+    except (psycopg2.Error, ValueError):
         return None
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT version_num FROM alembic_version")
             version = cursor.fetchone()
-    except psycopg.Error:
+    except psycopg2.Error:
         return None
     finally:
         conn.close()
@@ -145,9 +150,19 @@ def open_pg(url: str, schema_head: str) -> PgArchive | None:
 
 
 def _connect(conninfo: str) -> Any:
-    import psycopg
+    import psycopg2
+    import psycopg2.extensions as ext
 
-    return psycopg.connect(conninfo)
+    conn = psycopg2.connect(conninfo)
+    # bytea as bytes, as psycopg returns it on the SQLAlchemy path (psycopg2's own is a memoryview)
+    ext.register_type(ext.new_type(psycopg2.BINARY.values, "BYTEA_BYTES", _bytes), conn)
+    return conn
+
+
+def _bytes(value: str | None, cursor: Any) -> bytes | None:
+    import psycopg2
+
+    return None if value is None else bytes(psycopg2.BINARY(value, cursor))
 
 
 def _convert(sql: str, expanding: Sequence[str]) -> str:
