@@ -46,11 +46,15 @@ def render_bytes(records: list[dict[str, Any]], fmt: str, fields: Sequence[str])
     if fmt == "jsonl":
         import orjson
 
-        return b"".join(orjson.dumps({k: rec.get(k) for k in fields}, option=orjson.OPT_APPEND_NEWLINE)
-                        for rec in records)
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        if records and tuple(records[0]) == tuple(fields):  # the records are the lines' dicts already
+            return b"".join([dumps(rec, option=newline) for rec in records])
+        return b"".join([dumps({k: rec.get(k) for k in fields}, option=newline) for rec in records])
     from ingest.exports.records import csv_row
 
-    return "".join(csv_row([rec.get(k) for k in fields]) for rec in records).encode()
+    if records and tuple(records[0]) == tuple(fields):
+        return "".join([csv_row(list(rec.values())) for rec in records]).encode()
+    return "".join([csv_row([rec.get(k) for k in fields]) for rec in records]).encode()
 
 
 def _chunk(args: tuple[list[int], str]) -> tuple[int, bytes]:
@@ -58,7 +62,7 @@ def _chunk(args: tuple[list[int], str]) -> tuple[int, bytes]:
 
     ids, fmt = args
     with _ENGINE.connect() as s:
-        records = article_records(s, ids)
+        records = article_records(s, ids, export_only=True)
     return len(records), render_bytes(records, fmt, _FIELDS)
 
 

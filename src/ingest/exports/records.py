@@ -54,7 +54,19 @@ def export_records(engine: Any, ids: Sequence[int], *, all_versions: bool = Fals
         yield from records
 
 
-_SPECIAL = (",", '"', "\r", "\n")
+# one encoder: json.dumps(value, ensure_ascii=False) builds a new JSONEncoder on every call (~3 µs a
+# list, five lists a record); a list of strings (authors, tags, feed URLs) is joined from the
+# encoder's own C string escaper, the same text in 0.3 µs
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_STRING = json.encoder.encode_basestring
+
+
+def _json_text(value: list[Any] | dict[str, Any]) -> str:
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    if isinstance(value, list) and all(type(x) is str for x in value):
+        return "[" + ", ".join(map(_STRING, value)) + "]"
+    return _JSON(value)
 
 
 def csv_row(values: Sequence[Any]) -> str:
@@ -69,14 +81,14 @@ def csv_row(values: Sequence[Any]) -> str:
             cells.append("")
             continue
         if isinstance(value, list | dict):
-            text = json.dumps(value, ensure_ascii=False)
+            text = _json_text(value)
         elif isinstance(value, str):
             text = value
         elif isinstance(value, float):
             text = repr(value)
         else:
             text = str(value)
-        if any(c in text for c in _SPECIAL):
+        if "," in text or '"' in text or "\n" in text or "\r" in text:  # (no generator: 27 cells a row)
             text = '"' + text.replace('"', '""') + '"'
         cells.append(text)
     if len(cells) == 1 and cells[0] == "":

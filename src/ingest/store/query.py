@@ -104,8 +104,10 @@ def _events_of(s: Any, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """Export records (the ``EXPORT_FIELDS``), in the order of ``ids``."""
+def article_records(s: Any, ids: Sequence[int], *, export_only: bool = False) -> list[dict[str, Any]]:
+    """Article records in the order of ``ids``: the ``EXPORT_FIELDS`` in their order, then (unless
+    ``export_only``, which an export's workers ask for to encode each record as it is) ``first_seen_at``
+    and ``sitename``."""
     if not ids:
         return []
     rows: dict[int, Any] = {}
@@ -151,22 +153,26 @@ def article_records(s: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
         if a is None:
             continue
         extractor, version = extractors.get(a.current_extraction_id, (None, None))
-        out.append({
+        g = gone.get(article_id)
+        record = {
             "id": a.id, "url": a.url, "canonical_url": a.canonical_url, "source": sources.get(a.source_id),
             "feed_urls": feeds.get(a.id, []), "title": a.title, "authors": a.authors,
             "published_at": published_iso(a.published_at, a.published_precision), "language": a.language,
             "text": a.text,
             "tags": sorted(tags.get(a.id, set())), "content_sha256": a.content_sha256,
             "fetched_at": iso(a.fetched_at), "extractor": extractor, "extractor_version": version,
-            "first_seen_at": iso(a.first_seen_at), "sitename": a.sitename, "version": latest.get(a.id, 1),
-            "gone_since": iso(gone[a.id][0]) if a.id in gone else None,
-            "gone_status": gone[a.id][1] if a.id in gone else None,
+            "version": latest.get(a.id, 1),
+            "gone_since": iso(g[0]) if g else None, "gone_status": g[1] if g else None,
             "events": page_events.get(a.id, []),
             "published_source": a.published_source, "published_precision": a.published_precision,
             "published_local": a.published_local, "modified_at": iso(a.modified_at), "title_raw": a.title_raw,
             "organisations": a.organisations or [], "language_declared": a.language_declared,
             "comments": a.comments,
-        })
+        }
+        if not export_only:
+            record["first_seen_at"] = iso(a.first_seen_at)
+            record["sitename"] = a.sitename
+        out.append(record)
     return out
 
 
