@@ -309,9 +309,23 @@ def sources_of(found: dict[str, dict[str, Any] | None]) -> str:
             f"published_precision: {dict(precision.most_common())}")
 
 
+def misses(found: dict[str, dict[str, Any] | None], pages: list[Page], field: str) -> str:
+    """The pages whose ``field`` ingest got wrong: publisher, split, ingest's value, the expected one."""
+    key = {"date": "published_at"}.get(field, field)
+    lines = [f"\n{field}: the misses (publisher, split: ingest | expected)"]
+    for page in sorted(pages, key=lambda p: p.publisher):
+        got = found.get(page.key)
+        if score(got, page)[field] is False:
+            want = page.expected.get("publishing_date" if field == "date" else field)
+            lines.append(f"{page.publisher} ({split_of(page.publisher)}): {(got or {}).get(key)!r} | {want!r}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--misses", choices=("title", "authors", "date", "language"),
+                        help="also list the pages where ingest's value of this field is not the expected one")
     args = parser.parse_args()
     if not (corpus_dir() / "news-pages").is_dir():
         raise SystemExit(f"no corpus at {corpus_dir()}: set INGEST_CORPUS_DIR")
@@ -324,6 +338,8 @@ def main() -> None:
           f"{sum(r is not None for r in ours.values())}")
     print(sources_of(ours))
     print(text)
+    if args.misses:
+        print(misses(ours, pages, args.misses))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ingest.store.columns import RowMaker
 from ingest.store.dburls import hide_password, normalize_url
 
@@ -156,13 +158,37 @@ def _connect(conninfo: str) -> Any:
     conn = psycopg2.connect(conninfo)
     # bytea as bytes, as psycopg returns it on the SQLAlchemy path (psycopg2's own is a memoryview)
     ext.register_type(ext.new_type(psycopg2.BINARY.values, "BYTEA_BYTES", _bytes), conn)
+    # Every `timestamp without time zone` of the archive holds UTC (types.UTCDateTime): parsed from the
+    # server's text with its offset, 0.2 µs, where psycopg2's naive value and .replace(tzinfo=UTC) took
+    # ~1.5 µs (three a record in an export); JSON by orjson, not the json module
+    ext.register_type(ext.new_type((_TIMESTAMP,), "TIMESTAMP_UTC", _timestamp), conn)
+    ext.register_type(ext.new_type(_JSON_OIDS, "JSON_ORJSON", _json), conn)
     return conn
+
+
+_TIMESTAMP = 1114  # pg_type oids: timestamp, json, jsonb
+_JSON_OIDS = (114, 3802)
 
 
 def _bytes(value: str | None, cursor: Any) -> bytes | None:
     import psycopg2
 
     return None if value is None else bytes(psycopg2.BINARY(value, cursor))
+
+
+def _timestamp(value: str | None, cursor: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # infinity, or a year beyond 9999 (BC): what psycopg2 itself makes of it
+        import psycopg2.extensions as ext
+
+        return ext.PYDATETIME(value, cursor)  # type: ignore[no-any-return]
+
+
+def _json(value: str | None, cursor: Any) -> Any:
+    return None if value is None else orjson.loads(value)
 
 
 def _convert(sql: str, expanding: Sequence[str]) -> str:
