@@ -82,3 +82,63 @@ def test_extraction_starts_while_pages_are_still_being_fetched(sqlite_url: str) 
         stored = process_batch(ctx, sid, items)
     assert fetcher.waited_in_vain == []
     assert sorted(item.status for item in stored) == ["new"] * n
+
+
+class CountingFetcher:
+    """Counts the pages fetched and not yet stored (the store's calls say which were)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fetched = 0
+        self.most_in_hand = 0
+        self.stored = 0
+
+    def fetch_page(self, url: str, **validators: str | None) -> FetchResult:
+        with self.lock:
+            self.fetched += 1
+            self.most_in_hand = max(self.most_in_hand, self.fetched - self.stored)
+        return fetched(url, f"<html>{url}</html>".encode())
+
+    def take_robots_fetches(self) -> list[FetchResult]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_holds_a_bounded_number_of_pages_and_stores_them_all(sqlite_url: str, monkeypatch) -> None:
+    # Fetching is fast and extraction slow: without a bound a batch fetched all its pages (their bodies
+    # held until stored) before the first chunk came back from the extractor processes.
+    from ingest.pipeline import pages as page_stage
+
+    monkeypatch.setattr(page_stage, "PAGES_IN_HAND", 10)
+    config = parse_config({"fetch": {"max_connections": 8, "per_host_delay_s": 0},
+                           "sources": [{"name": "s", "feed": "https://example.org/feed"}]})
+    engine = open_archive(sqlite_url)
+    fetcher = CountingFetcher()
+    real_store = archive.store_outcomes
+
+    def counting_store(engine: object, outcomes: list[archive.PageOutcome], **kw: object) -> list[archive.StoredItem]:
+        result = real_store(engine, outcomes, **kw)  # type: ignore[arg-type]
+        with fetcher.lock:
+            fetcher.stored += len(outcomes)
+        return result
+
+    monkeypatch.setattr(page_stage.archive, "store_outcomes", counting_store)
+    started = threading.Event()
+    n = 57
+    links = [f"https://example.org/b/{i}" for i in range(n)]
+    with PollContext(config, engine, None, fetcher=fetcher,  # type: ignore[arg-type]
+                     extractor=RecordingExtractor(started)) as ctx:  # type: ignore[arg-type]
+        sid = ctx.source_id(SourceConfig(name="s", feed="https://example.org/feed"))
+        with write_session(engine) as s:
+            archive.upsert_entries(s, source_id=sid, feed_url="https://example.org/feed", feed_fetch_id=None,
+                                   entries=[entry(str(i), link) for i, link in enumerate(links)], run_id=None,
+                                   now=datetime.now(UTC))
+        with read_session(engine) as s:
+            ids = dict(s.execute(select(Entry.entry_key, Entry.id)).all())
+        items = [WorkItem((ids[str(i)],), link, link) for i, link in enumerate(links)]
+        stored = process_batch(ctx, sid, items)
+    assert sorted(item.status for item in stored) == ["new"] * n
+    assert fetcher.fetched == n
+    assert fetcher.most_in_hand <= 10

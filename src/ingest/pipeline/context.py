@@ -34,6 +34,7 @@ log = logging.getLogger("ingest.pipeline.stages")
 SOURCE_BATCH = 50  # sources per batch: one feed-state read, one write transaction, one Prefect task run
 BATCH_SIZE = 100  # pages per Prefect task run
 EXTRACT_CHUNK = 8  # pages per hand-off to the extractor processes
+PAGES_IN_HAND = 48  # pages of a batch fetching, fetched or being extracted at once (pipeline/pages.py)
 
 
 @dataclass(frozen=True, slots=True)
