@@ -57,3 +57,22 @@ def test_csv_rows_are_the_csv_modules() -> None:
         out = io.StringIO()
         csv.writer(out).writerow([json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for v in row])
         assert csv_row(row) == out.getvalue(), row
+
+
+def test_orjson_writes_timestamps_as_the_records_do() -> None:
+    """The JSON lines workers read timestamps as datetimes and let orjson write them (OPT_UTC_Z): the
+    text must be query.iso's, to the microsecond, at the ends of the range and without a zone."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import orjson
+
+    from ingest.store.query import iso
+
+    rng = random.Random(3)
+    values = [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+              datetime(2024, 2, 29, 12, 0, tzinfo=UTC), datetime(2024, 1, 1),
+              datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=30)))]
+    values += [datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10 ** 15))
+               for _ in range(500)]
+    for value in values:
+        assert orjson.dumps(value, option=orjson.OPT_UTC_Z).decode() == f'"{iso(value)}"', value

@@ -46,10 +46,12 @@ def render_bytes(records: list[dict[str, Any]], fmt: str, fields: Sequence[str])
     if fmt == "jsonl":
         import orjson
 
-        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        # OPT_UTC_Z: an aware UTC datetime as query.iso writes it ("…T12:00:00Z", microseconds when
+        # there are any), for records read with times=True
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
         if records and tuple(records[0]) == tuple(fields):  # the records are the lines' dicts already
-            return b"".join([dumps(rec, option=newline) for rec in records])
-        return b"".join([dumps({k: rec.get(k) for k in fields}, option=newline) for rec in records])
+            return b"".join([dumps(rec, option=option) for rec in records])
+        return b"".join([dumps({k: rec.get(k) for k in fields}, option=option) for rec in records])
     from ingest.exports.records import csv_row
 
     if records and tuple(records[0]) == tuple(fields):
@@ -62,7 +64,7 @@ def _chunk(args: tuple[list[int], str]) -> tuple[int, bytes]:
 
     ids, fmt = args
     with _ENGINE.connect() as s:
-        records = article_records(s, ids, export_only=True)
+        records = article_records(s, ids, export_only=True, times=fmt == "jsonl")
     return len(records), render_bytes(records, fmt, _FIELDS)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,14 @@ def published_iso(value: datetime | None, precision: str | None) -> str | None:
     return iso(value)
 
 
+def _as_is(value: datetime | None) -> datetime | None:
+    return value
+
+
+def _published_as_is(value: datetime | None, precision: str | None) -> datetime | str | None:
+    return value.date().isoformat() if value is not None and precision == "date" else value
+
+
 def resolve_article(s: Any, id_or_url: str) -> int | None:
     """An article id, its canonical URL, or any URL variant that led to it."""
     if id_or_url.isdigit():
@@ -91,7 +99,8 @@ def _source_names(s: Any) -> dict[int, str]:
     return {r.id: r.name for r in _rows(s, "SELECT id, name FROM sources")}
 
 
-def _events_of(s: Any, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+def _events_of(s: Any, ids: Sequence[int], iso: Callable[[datetime | None], Any] = iso
+               ) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     wanted = set(ids)
     for where, p, expanding in _selections("article_id", ids):
@@ -104,10 +113,15 @@ def _events_of(s: Any, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-def article_records(s: Any, ids: Sequence[int], *, export_only: bool = False) -> list[dict[str, Any]]:
+def article_records(s: Any, ids: Sequence[int], *, export_only: bool = False,
+                    times: bool = False) -> list[dict[str, Any]]:
     """Article records in the order of ``ids``: the ``EXPORT_FIELDS`` in their order, then (unless
     ``export_only``, which an export's workers ask for to encode each record as it is) ``first_seen_at``
-    and ``sitename``."""
+    and ``sitename``. Timestamps are ISO 8601 text (``Z`` for UTC); ``times``: the aware datetimes
+    themselves (a day-only publication date still its day), for an encoder that writes the same text
+    faster (orjson's ``OPT_UTC_Z``: ~0.1 µs where ``isoformat`` takes ~1, four a record)."""
+    iso_ = _as_is if times else iso
+    published_ = _published_as_is if times else published_iso
     if not ids:
         return []
     rows: dict[int, Any] = {}
@@ -146,7 +160,7 @@ def article_records(s: Any, ids: Sequence[int], *, export_only: bool = False) ->
             s, f"SELECT id, extractor, extractor_version FROM extractions WHERE {where}", p, expanding=expanding)
             if r.id in extraction_ids}
     sources = _source_names(s)
-    page_events = _events_of(s, list(ids))
+    page_events = _events_of(s, list(ids), iso_)
     out = []
     for article_id in ids:
         a = rows.get(article_id)
@@ -157,20 +171,20 @@ def article_records(s: Any, ids: Sequence[int], *, export_only: bool = False) ->
         record = {
             "id": a.id, "url": a.url, "canonical_url": a.canonical_url, "source": sources.get(a.source_id),
             "feed_urls": feeds.get(a.id, []), "title": a.title, "authors": a.authors,
-            "published_at": published_iso(a.published_at, a.published_precision), "language": a.language,
+            "published_at": published_(a.published_at, a.published_precision), "language": a.language,
             "text": a.text,
             "tags": sorted(tags.get(a.id, set())), "content_sha256": a.content_sha256,
-            "fetched_at": iso(a.fetched_at), "extractor": extractor, "extractor_version": version,
+            "fetched_at": iso_(a.fetched_at), "extractor": extractor, "extractor_version": version,
             "version": latest.get(a.id, 1),
-            "gone_since": iso(g[0]) if g else None, "gone_status": g[1] if g else None,
+            "gone_since": iso_(g[0]) if g else None, "gone_status": g[1] if g else None,
             "events": page_events.get(a.id, []),
             "published_source": a.published_source, "published_precision": a.published_precision,
-            "published_local": a.published_local, "modified_at": iso(a.modified_at), "title_raw": a.title_raw,
+            "published_local": a.published_local, "modified_at": iso_(a.modified_at), "title_raw": a.title_raw,
             "organisations": a.organisations or [], "language_declared": a.language_declared,
             "comments": a.comments,
         }
         if not export_only:
-            record["first_seen_at"] = iso(a.first_seen_at)
+            record["first_seen_at"] = iso_(a.first_seen_at)
             record["sitename"] = a.sitename
         out.append(record)
     return out
