@@ -59,6 +59,18 @@ class RecordingExtractor:
         return [extraction(f"{page.url} " + "text " * 60, title=page.url) for page in pages]
 
 
+def _listed(ctx: PollContext, engine: object, links: list[str]) -> tuple[int, list[WorkItem]]:
+    """Source "s" with an entry for each of ``links``, and the batch's work items for them."""
+    sid = ctx.source_id(SourceConfig(name="s", feed="https://example.org/feed"))
+    with write_session(engine) as s:  # type: ignore[arg-type]
+        archive.upsert_entries(s, source_id=sid, feed_url="https://example.org/feed", feed_fetch_id=None,
+                               entries=[entry(str(i), link) for i, link in enumerate(links)], run_id=None,
+                               now=datetime.now(UTC))
+    with read_session(engine) as s:  # type: ignore[arg-type]
+        ids = dict(s.execute(select(Entry.entry_key, Entry.id)).all())
+    return sid, [WorkItem((ids[str(i)],), link, link) for i, link in enumerate(links)]
+
+
 def test_extraction_starts_while_pages_are_still_being_fetched(sqlite_url: str) -> None:
     # One fetch thread: with extraction hand-offs queued on the fetch threads, no page could be
     # extracted before the last one was fetched, and the gated fetches would wait in vain.
@@ -71,14 +83,7 @@ def test_extraction_starts_while_pages_are_still_being_fetched(sqlite_url: str) 
     links = [f"https://example.org/a/{i}" for i in range(n)]
     with PollContext(config, engine, None, fetcher=fetcher,  # type: ignore[arg-type]
                      extractor=RecordingExtractor(started)) as ctx:  # type: ignore[arg-type]
-        sid = ctx.source_id(SourceConfig(name="s", feed="https://example.org/feed"))
-        with write_session(engine) as s:
-            archive.upsert_entries(s, source_id=sid, feed_url="https://example.org/feed", feed_fetch_id=None,
-                                   entries=[entry(str(i), link) for i, link in enumerate(links)], run_id=None,
-                                   now=datetime.now(UTC))
-        with read_session(engine) as s:
-            ids = dict(s.execute(select(Entry.entry_key, Entry.id)).all())
-        items = [WorkItem((ids[str(i)],), link, link) for i, link in enumerate(links)]
+        sid, items = _listed(ctx, engine, links)
         stored = process_batch(ctx, sid, items)
     assert fetcher.waited_in_vain == []
     assert sorted(item.status for item in stored) == ["new"] * n
@@ -130,14 +135,7 @@ def test_a_batch_holds_a_bounded_number_of_pages_and_stores_them_all(sqlite_url:
     links = [f"https://example.org/b/{i}" for i in range(n)]
     with PollContext(config, engine, None, fetcher=fetcher,  # type: ignore[arg-type]
                      extractor=RecordingExtractor(started)) as ctx:  # type: ignore[arg-type]
-        sid = ctx.source_id(SourceConfig(name="s", feed="https://example.org/feed"))
-        with write_session(engine) as s:
-            archive.upsert_entries(s, source_id=sid, feed_url="https://example.org/feed", feed_fetch_id=None,
-                                   entries=[entry(str(i), link) for i, link in enumerate(links)], run_id=None,
-                                   now=datetime.now(UTC))
-        with read_session(engine) as s:
-            ids = dict(s.execute(select(Entry.entry_key, Entry.id)).all())
-        items = [WorkItem((ids[str(i)],), link, link) for i, link in enumerate(links)]
+        sid, items = _listed(ctx, engine, links)
         stored = process_batch(ctx, sid, items)
     assert sorted(item.status for item in stored) == ["new"] * n
     assert fetcher.fetched == n
